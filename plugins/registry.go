@@ -1,0 +1,219 @@
+// Package plugins is the registry of entrypoint, endpoint and policy types.
+//
+// A registry is a value: Default is the instance the built-ins register into
+// from their init functions (bundled by plugins/standard), and tests clone it
+// or build their own. A new connector is one package that calls
+// RegisterEndpoint in init, plus one blank import.
+//
+// Every plugin follows the same lifecycle, after Caddy's modules: its
+// configuration is decoded strictly from YAML into the value Config returns
+// (defaults already set), checked by Validate when the value implements
+// Validator, and only then turned into a live value by New. Nothing connects
+// before New; whatever New opens is released by the value's Close.
+package plugins
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/sluicegw/sluice/mediation"
+)
+
+// Registry holds plugin types by name. It is safe for concurrent use.
+type Registry struct {
+	mu          sync.RWMutex
+	entrypoints map[string]EntrypointPlugin
+	endpoints   map[string]EndpointPlugin
+	policies    map[string]PolicyPlugin
+}
+
+// Default is the registry that built-ins register into and that
+// `sluice run` uses.
+var Default = New()
+
+// New returns an empty registry.
+func New() *Registry {
+	return &Registry{
+		entrypoints: map[string]EntrypointPlugin{},
+		endpoints:   map[string]EndpointPlugin{},
+		policies:    map[string]PolicyPlugin{},
+	}
+}
+
+// Clone returns an independent copy, for tests that add or replace plugins.
+func (r *Registry) Clone() *Registry {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return &Registry{
+		entrypoints: maps.Clone(r.entrypoints),
+		endpoints:   maps.Clone(r.endpoints),
+		policies:    maps.Clone(r.policies),
+	}
+}
+
+// Context is what a plugin's New receives.
+type Context struct {
+	// Context ends when provisioning is abandoned; it is not the lifetime of
+	// the plugin value.
+	Context context.Context
+	Logger  *slog.Logger
+	APIID   string
+	// Name is the endpoint's or step's configured name, if any.
+	Name string
+}
+
+// Validator is implemented by configuration values that check themselves
+// after decoding. Return FieldErrors to point at the offending key.
+type Validator interface{ Validate() error }
+
+// FieldError is a problem with one field of a plugin configuration. Field is
+// the dotted path of camelCase keys below the configuration, such as
+// "consumer.topics"; the loader turns it into file:line:col.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e *FieldError) Error() string {
+	if e.Field == "" {
+		return e.Message
+	}
+	return e.Field + ": " + e.Message
+}
+
+// Errorf returns a *FieldError for field.
+func Errorf(field, format string, args ...any) error {
+	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// EntrypointPlugin describes an entrypoint type.
+type EntrypointPlugin struct {
+	Type string
+	// Listener is the listener type the entrypoint lives on: "http" or
+	// "subscription".
+	Listener string
+	// Operations are what the entrypoint does with the broker.
+	Operations mediation.Operation
+	// QoS lists the levels the entrypoint can honour.
+	QoS []mediation.QoS
+	// Config returns a pointer to a new configuration value with defaults
+	// set; nil means the entrypoint takes no configuration.
+	Config func() any
+	New    func(ctx Context, cfg any) (mediation.Entrypoint, error)
+}
+
+// EndpointPlugin describes an endpoint (connector) type.
+type EndpointPlugin struct {
+	Type string
+	// Config returns a pointer to a new configuration value with defaults
+	// set. The group's sharedConfiguration is decoded into it first, then
+	// the endpoint's own configuration on top.
+	Config func() any
+	// Capabilities says what an endpoint so configured can do, without
+	// connecting, so that bad pairs are refused at load time.
+	Capabilities func(cfg any) mediation.Capabilities
+	New          func(ctx Context, cfg any) (mediation.Endpoint, error)
+}
+
+// PolicyPlugin describes a policy.
+type PolicyPlugin struct {
+	Name string
+	// Phases lists where the policy may be configured.
+	Phases []mediation.Phase
+	Config func() any
+	New    func(ctx Context, cfg any) (mediation.Policy, error)
+}
+
+// RegisterEntrypoint adds p; it panics on a duplicate or incomplete plugin,
+// which is a programming error found at init.
+func (r *Registry) RegisterEntrypoint(p EntrypointPlugin) {
+	if p.Type == "" || p.New == nil {
+		panic("plugins: entrypoint without type or New")
+	}
+	register(r, r.entrypoints, "entrypoint", p.Type, p)
+}
+
+// RegisterEndpoint adds p; it panics on a duplicate or incomplete plugin.
+func (r *Registry) RegisterEndpoint(p EndpointPlugin) {
+	if p.Type == "" || p.New == nil || p.Capabilities == nil {
+		panic("plugins: endpoint without type, New or Capabilities")
+	}
+	register(r, r.endpoints, "endpoint", p.Type, p)
+}
+
+// RegisterPolicy adds p; it panics on a duplicate or incomplete plugin.
+func (r *Registry) RegisterPolicy(p PolicyPlugin) {
+	if p.Name == "" || p.New == nil {
+		panic("plugins: policy without name or New")
+	}
+	register(r, r.policies, "policy", p.Name, p)
+}
+
+func register[T any](r *Registry, m map[string]T, kind, name string, p T) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := m[name]; dup {
+		panic(fmt.Sprintf("plugins: %s %q registered twice", kind, name))
+	}
+	m[name] = p
+}
+
+// Entrypoint returns the entrypoint type name.
+func (r *Registry) Entrypoint(name string) (EntrypointPlugin, bool) {
+	return lookup(r, r.entrypoints, name)
+}
+
+// Endpoint returns the endpoint type name.
+func (r *Registry) Endpoint(name string) (EndpointPlugin, bool) { return lookup(r, r.endpoints, name) }
+
+// Policy returns the policy name.
+func (r *Registry) Policy(name string) (PolicyPlugin, bool) { return lookup(r, r.policies, name) }
+
+func lookup[T any](r *Registry, m map[string]T, name string) (T, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	p, ok := m[name]
+	return p, ok
+}
+
+// Names lists the registered names of a kind ("entrypoint", "endpoint",
+// "policy"), sorted, for error messages that suggest what exists.
+func (r *Registry) Names(kind string) string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var names []string
+	switch kind {
+	case "entrypoint":
+		names = slices.Collect(maps.Keys(r.entrypoints))
+	case "endpoint":
+		names = slices.Collect(maps.Keys(r.endpoints))
+	case "policy":
+		names = slices.Collect(maps.Keys(r.policies))
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
+}
+
+// RegisterEntrypoint adds p to Default.
+func RegisterEntrypoint(p EntrypointPlugin) { Default.RegisterEntrypoint(p) }
+
+// RegisterEndpoint adds p to Default.
+func RegisterEndpoint(p EndpointPlugin) { Default.RegisterEndpoint(p) }
+
+// RegisterPolicy adds p to Default.
+func RegisterPolicy(p PolicyPlugin) { Default.RegisterPolicy(p) }
+
+// ConfigOr returns the decoded configuration a plugin's New receives — a
+// pointer to C, as its Config function made it — or defaults() when the
+// configuration block was absent.
+func ConfigOr[C any](cfg any, defaults func() C) C {
+	if c, ok := cfg.(*C); ok && c != nil {
+		return *c
+	}
+	return defaults()
+}
