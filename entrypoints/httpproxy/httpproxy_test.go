@@ -1,0 +1,147 @@
+package httpproxy_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	endpoint "github.com/sluicegw/sluice/endpoints/httpproxy"
+	"github.com/sluicegw/sluice/entrypoints/httpproxy"
+	"github.com/sluicegw/sluice/mediation"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// firstEventSeen is closed by the streaming test once the client got the
+// first event; the backend writes the rest only then.
+var firstEventSeen = make(chan struct{})
+
+// backend answers with what it saw, and says which backend it is.
+func backend(t *testing.T, name string) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/base/events" {
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprint(w, "data: 0\n\n")
+			w.(http.Flusher).Flush()
+			select {
+			case <-firstEventSeen:
+				fmt.Fprint(w, "data: 1\n\ndata: 2\n\n")
+			case <-time.After(10 * time.Second):
+				fmt.Fprint(w, "data: late\n\n") // the proxy held event 0 back
+			}
+			return
+		}
+		fmt.Fprintf(w, "%s %s?%s xff=%s host=%s conn=%q", name, r.URL.Path, r.URL.RawQuery,
+			r.Header.Get("X-Forwarded-For"), r.Header.Get("X-Forwarded-Host"), r.Header.Get("Connection"))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// gateway mounts a proxy API at /petstore in front of the backends.
+func gateway(t *testing.T, targets ...string) *httptest.Server {
+	var group []mediation.Endpoint
+	for _, tgt := range targets {
+		e, err := endpoint.New(endpoint.Config{Target: tgt, HTTP: endpoint.HTTPConfig{ConnectTimeout: time.Second}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		group = append(group, e)
+	}
+	api := mediation.NewAPI(mediation.APIOptions{
+		ID: "petstore", Endpoint: group[0], Group: group,
+		Entrypoints: []mediation.EntrypointBinding{{Type: "http-proxy", Entrypoint: &httpproxy.Entrypoint{}}},
+	})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rel := strings.TrimPrefix(r.URL.Path, "/petstore")
+		api.ServeExchange(w, r, rel)
+	}))
+	t.Cleanup(func() {
+		srv.Close()
+		_ = api.Close(t.Context())
+	})
+	return srv
+}
+
+func get(t *testing.T, url string, h http.Header) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func TestRewriteQueryAndForwardedHeaders(t *testing.T) {
+	a := backend(t, "a")
+	gw := gateway(t, a.URL+"/base")
+	got := get(t, gw.URL+"/petstore/pets/1?x=1&y=2", http.Header{
+		"X-Forwarded-For": {"6.6.6.6"}, // a client's claim is not trusted
+		"Connection":      {"keep-alive, X-Secret"},
+		"X-Secret":        {"hop-by-hop"},
+	})
+	want := "a /base/pets/1?x=1&y=2 xff=127.0.0.1 host=" + strings.TrimPrefix(gw.URL, "http://")
+	if !strings.HasPrefix(got, want) {
+		t.Fatalf("backend saw %q, want prefix %q", got, want)
+	}
+}
+
+func TestRoundRobin(t *testing.T) {
+	a, b := backend(t, "a"), backend(t, "b")
+	gw := gateway(t, a.URL+"/base", b.URL+"/base")
+	seen := map[string]int{}
+	for range 10 {
+		seen[strings.Fields(get(t, gw.URL+"/petstore/x", nil))[0]]++
+	}
+	if seen["a"] != 5 || seen["b"] != 5 {
+		t.Fatalf("requests per backend %v, want 5 and 5", seen)
+	}
+}
+
+func TestStreamsEventByEvent(t *testing.T) {
+	gw := gateway(t, backend(t, "a").URL+"/base")
+	resp, err := http.Get(gw.URL + "/petstore/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	// The first event arrives while the backend holds the rest back.
+	line, err := r.ReadString('\n')
+	if err != nil || line != "data: 0\n" {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	close(firstEventSeen)
+	rest, _ := io.ReadAll(r)
+	if !strings.Contains(string(rest), "data: 2") || strings.Contains(string(rest), "late") {
+		t.Fatalf("rest of stream %q", rest)
+	}
+}
+
+func TestBackendDownIs502(t *testing.T) {
+	dead := httptest.NewServer(http.NotFoundHandler())
+	url := dead.URL
+	dead.Close()
+	gw := gateway(t, url)
+	resp, err := http.Get(gw.URL + "/petstore/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway || resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("status %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}
