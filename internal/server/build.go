@@ -1,0 +1,186 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/sluicegw/sluice/internal/config"
+	"github.com/sluicegw/sluice/mediation"
+	"github.com/sluicegw/sluice/plugins"
+)
+
+// builtAPI is a provisioned API, its configuration, and the routes its http
+// listeners claim.
+type builtAPI struct {
+	cfg    *config.API
+	api    *mediation.API
+	routes []route
+}
+
+// buildAPI provisions one validated API: endpoints first, then entrypoints
+// and policies. On failure everything already provisioned is closed
+// (Caddy's cleanup-even-when-provisioning-fails rule).
+func buildAPI(ctx context.Context, reg *plugins.Registry, c *config.API, log *slog.Logger, meter mediation.Meter) (_ *builtAPI, err error) {
+	if err := checkPlans(c); err != nil {
+		return nil, err
+	}
+	var opened []mediation.Endpoint
+	defer func() {
+		if err != nil {
+			for _, e := range opened {
+				_ = e.Close(context.WithoutCancel(ctx))
+			}
+		}
+	}()
+	pctx := plugins.Context{Context: ctx, Logger: log.With("api", c.ID), APIID: c.ID}
+
+	// The first group serves the entrypoints: message entrypoints use its
+	// first endpoint, balancing entrypoints (http-proxy) the whole group.
+	var group []mediation.Endpoint
+	if len(c.EndpointGroups) > 0 {
+		g := c.EndpointGroups[0]
+		p, ok := reg.Endpoint(g.Type)
+		if !ok || len(g.Endpoints) == 0 {
+			return nil, fmt.Errorf("api %q: endpoint group %q: unknown type %q or no endpoint", c.ID, g.Name, g.Type)
+		}
+		for _, ep := range g.Endpoints {
+			pctx.Name = ep.Name
+			e, err := p.New(pctx, ep.Decoded)
+			if err != nil {
+				return nil, fmt.Errorf("api %q: endpoint %q: %w", c.ID, ep.Name, err)
+			}
+			opened = append(opened, e)
+			group = append(group, e)
+		}
+	}
+	var endpoint mediation.Endpoint
+	if len(group) > 0 {
+		endpoint = group[0]
+	}
+
+	var bindings []mediation.EntrypointBinding
+	var routes []route
+	for _, l := range c.Listeners {
+		if l.Type != "http" {
+			// Subscription listeners serve webhook subscriptions, which are
+			// created through the management API; none exist in this build.
+			log.Warn("subscription listener not served: webhook subscriptions are not available in this build", "api", c.ID)
+			continue
+		}
+		for _, e := range l.Entrypoints {
+			p, ok := reg.Entrypoint(e.Type)
+			if !ok {
+				return nil, fmt.Errorf("api %q: unknown entrypoint type %q", c.ID, e.Type)
+			}
+			pctx.Name = e.Type
+			ent, err := p.New(pctx, e.Decoded)
+			if err != nil {
+				return nil, fmt.Errorf("api %q: entrypoint %q: %w", c.ID, e.Type, err)
+			}
+			qos, err := mediation.ParseQoS(e.QoS)
+			if err != nil {
+				return nil, fmt.Errorf("api %q: entrypoint %q: %w", c.ID, e.Type, err)
+			}
+			bindings = append(bindings, mediation.EntrypointBinding{
+				Type: e.Type, Entrypoint: ent, QoS: qos, Window: e.Window,
+				SlowConsumer: mediation.SlowConsumerPolicy(e.SlowConsumer),
+			})
+		}
+		for _, p := range l.Paths {
+			routes = append(routes, route{prefix: normalizePrefix(p), hosts: l.Hosts, cors: newCORS(l.CORS)})
+		}
+	}
+
+	flows, err := buildFlows(reg, pctx, c)
+	if err != nil {
+		return nil, err
+	}
+	api := mediation.NewAPI(mediation.APIOptions{
+		ID: c.ID, Name: c.Name, Entrypoints: bindings, Endpoint: endpoint, Group: group, Flows: flows,
+		Logger: log, Meter: meter,
+	})
+	for i := range routes {
+		routes[i].api = api
+	}
+	return &builtAPI{cfg: c, api: api, routes: routes}, nil
+}
+
+// checkPlans refuses to serve an API whose plans this build cannot enforce:
+// serving an api-key or jwt API without its check would open it to anyone.
+func checkPlans(c *config.API) error {
+	for _, p := range c.Plans {
+		if p.Mode == "push" || p.Security == nil {
+			continue
+		}
+		if t := p.Security.Type; t != "keyless" {
+			return fmt.Errorf("api %q: plan %q: security %q is not available in this build yet; only keyless plans can be served", c.ID, p.Name, t)
+		}
+	}
+	return nil
+}
+
+func buildFlows(reg *plugins.Registry, pctx plugins.Context, c *config.API) ([]mediation.Flow, error) {
+	var flows []mediation.Flow
+	for _, f := range c.Flows {
+		if f.Enabled != nil && !*f.Enabled {
+			continue
+		}
+		mf := mediation.Flow{Name: f.Name}
+		for _, s := range f.Selectors {
+			sel, err := buildSelector(s)
+			if err != nil {
+				return nil, fmt.Errorf("api %q: flow %q: %w", c.ID, f.Name, err)
+			}
+			mf.Selectors = append(mf.Selectors, sel)
+		}
+		phases := []struct {
+			steps []config.Step
+			dst   *[]mediation.Policy
+		}{{f.Request, &mf.Request}, {f.Response, &mf.Response}, {f.Publish, &mf.Publish}, {f.Subscribe, &mf.Subscribe}}
+		for _, ph := range phases {
+			for _, s := range ph.steps {
+				if s.Enabled != nil && !*s.Enabled {
+					continue
+				}
+				p, ok := reg.Policy(s.Policy)
+				if !ok {
+					return nil, fmt.Errorf("api %q: flow %q: unknown policy %q", c.ID, f.Name, s.Policy)
+				}
+				pctx.Name = s.Name
+				pol, err := p.New(pctx, s.Decoded)
+				if err != nil {
+					return nil, fmt.Errorf("api %q: flow %q: policy %q: %w", c.ID, f.Name, s.Policy, err)
+				}
+				*ph.dst = append(*ph.dst, pol)
+			}
+		}
+		flows = append(flows, mf)
+	}
+	return flows, nil
+}
+
+func buildSelector(s config.Selector) (mediation.Selector, error) {
+	switch s.Type {
+	case "http":
+		return mediation.HTTPSelector{Path: s.Path, Methods: s.Methods}, nil
+	case "channel":
+		var ops mediation.Operation
+		for _, o := range s.Operations {
+			switch strings.ToLower(o) {
+			case "publish":
+				ops |= mediation.OpPublish
+			case "subscribe":
+				ops |= mediation.OpSubscribe
+			default:
+				return nil, fmt.Errorf("selector operation %q: want publish or subscribe", o)
+			}
+		}
+		return mediation.ChannelSelector{Operations: ops, Entrypoints: s.Entrypoints}, nil
+	case "condition":
+		return newConditionSelector(s.Condition)
+	}
+	return nil, errors.New("selector type " + s.Type + ": want http, channel or condition")
+}

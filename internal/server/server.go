@@ -1,0 +1,251 @@
+// Package server runs the gateway: it provisions the APIs of a validated
+// configuration, routes data-plane requests to them by listener path (and
+// host), applies CORS, serves the admin listener, and drains gracefully.
+package server
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicegw/sluice/internal/admin"
+	"github.com/sluicegw/sluice/internal/config"
+	"github.com/sluicegw/sluice/internal/store"
+	"github.com/sluicegw/sluice/internal/telemetry"
+	"github.com/sluicegw/sluice/mediation"
+	"github.com/sluicegw/sluice/plugins"
+)
+
+// Server is a running gateway. Create it with New, then Start, then Shutdown.
+type Server struct {
+	cfg     *config.Config
+	reg     *plugins.Registry
+	log     *slog.Logger
+	metrics *telemetry.Metrics
+
+	mu       sync.Mutex // guards apis and route table rebuilds
+	apis     map[string]*builtAPI
+	routes   atomic.Pointer[routeTable]
+	ready    atomic.Bool
+	retiring sync.WaitGroup // APIs replaced by Deploy, draining
+
+	store store.Store // APIs deployed through the management API, and more
+
+	httpSrv, adminSrv *http.Server
+	httpLn, adminLn   net.Listener
+	serveErr          chan error
+	// Extra handlers mounted on the data-plane listener before API routes
+	// (the dev demo page); set before Start.
+	extra map[string]http.Handler
+}
+
+// Options configure New.
+type Options struct {
+	Registry *plugins.Registry // default plugins.Default
+	Logger   *slog.Logger      // default slog.Default()
+	// Handlers are served on the data-plane listener at exact paths before
+	// any API (e.g. the demo page of `sluice dev`).
+	Handlers map[string]http.Handler
+}
+
+// New provisions every API of cfg (already loaded and validated by
+// config.Load). Nothing listens until Start. On error, what was provisioned
+// is closed.
+func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
+	s := &Server{
+		cfg: cfg, reg: cmp.Or(o.Registry, plugins.Default), log: cmp.Or(o.Logger, slog.Default()),
+		metrics: telemetry.NewMetrics(), apis: map[string]*builtAPI{}, extra: o.Handlers,
+		serveErr: make(chan error, 2),
+	}
+	for i := range cfg.APIs {
+		c := &cfg.APIs[i]
+		b, err := buildAPI(ctx, s.reg, c, s.log, s.metrics)
+		if err != nil {
+			s.closeAPIs(ctx)
+			return nil, err
+		}
+		s.apis[c.ID] = b
+	}
+	st, err := store.Open(ctx, cfg.Server.Store, cfg.Server.DataDir)
+	if err != nil {
+		s.closeAPIs(ctx)
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	s.store = st
+	s.deployStored(ctx)
+	s.rebuildRoutes()
+	return s, nil
+}
+
+// deployStored deploys the APIs saved by the management API. One that no
+// longer loads (a plugin gone, a path now taken by the file) is logged and
+// skipped, so that it cannot keep the gateway from starting.
+func (s *Server) deployStored(ctx context.Context) {
+	saved, err := s.store.ListAPIs(ctx)
+	if err != nil {
+		s.log.Error("listing stored APIs", "err", err)
+		return
+	}
+	for _, a := range saved {
+		if s.FromFile(a.ID) {
+			s.log.Warn("stored API ignored: the configuration file defines the same id", "api", a.ID)
+			continue
+		}
+		c, err := config.ParseAPI("stored api "+a.ID, a.Doc, s.reg)
+		if err == nil {
+			var others []config.API
+			for _, b := range s.apis {
+				others = append(others, *b.cfg)
+			}
+			err = config.PathConflicts(c, others)
+		}
+		var b *builtAPI
+		if err == nil {
+			b, err = buildAPI(ctx, s.reg, c, s.log, s.metrics)
+		}
+		if err != nil {
+			s.log.Error("stored API not deployed", "api", a.ID, "err", err)
+			continue
+		}
+		s.apis[c.ID] = b
+	}
+}
+
+func (s *Server) rebuildRoutes() {
+	var all []route
+	for _, b := range s.apis {
+		all = append(all, b.routes...)
+	}
+	s.routes.Store(newRouteTable(all))
+}
+
+// Start listens on the data-plane and admin addresses and serves in the
+// background. Listen errors are returned here; later serve errors end Wait.
+func (s *Server) Start() error {
+	sc := s.cfg.Server
+	var err error
+	if s.httpLn, err = net.Listen("tcp", sc.HTTP.Listen); err != nil {
+		return fmt.Errorf("data-plane listener %s: %w", sc.HTTP.Listen, err)
+	}
+	s.httpSrv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: time.Duration(sc.HTTP.ReadHeaderTimeout),
+		IdleTimeout:       time.Duration(sc.HTTP.IdleTimeout),
+		MaxHeaderBytes:    sc.HTTP.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	go s.serve(s.httpSrv, s.httpLn)
+	if sc.Admin.Listen != "off" {
+		if s.adminLn, err = net.Listen("tcp", sc.Admin.Listen); err != nil {
+			_ = s.httpLn.Close()
+			return fmt.Errorf("admin listener %s: %w", sc.Admin.Listen, err)
+		}
+		s.adminSrv = &http.Server{
+			Handler: admin.Handler(admin.Options{
+				Ready: s.ready.Load, Metrics: s.metrics.Registry, Token: sc.Admin.Token,
+				Deployer: s, Registry: s.reg, Store: s.store,
+			}),
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		}
+		go s.serve(s.adminSrv, s.adminLn)
+	}
+	s.ready.Store(true)
+	s.log.Info("gateway started", "http", s.httpLn.Addr().String(), "admin", s.AdminAddr(), "apis", len(s.apis))
+	return nil
+}
+
+func (s *Server) serve(srv *http.Server, ln net.Listener) {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.serveErr <- err
+	}
+}
+
+// Addr is the data-plane listener's address, once started.
+func (s *Server) Addr() string { return s.httpLn.Addr().String() }
+
+// AdminAddr is the admin listener's address, or "" when it is off.
+func (s *Server) AdminAddr() string {
+	if s.adminLn == nil {
+		return ""
+	}
+	return s.adminLn.Addr().String()
+}
+
+// Metrics returns the gateway's metrics.
+func (s *Server) Metrics() *telemetry.Metrics { return s.metrics }
+
+// Err returns a channel that yields a listener's fatal serve error.
+func (s *Server) Err() <-chan error { return s.serveErr }
+
+// ServeHTTP routes a data-plane request to its API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h, ok := s.extra[r.URL.Path]; ok {
+		h.ServeHTTP(w, r)
+		return
+	}
+	p := cleanRequestPath(r.URL.Path)
+	rt, rel := s.routes.Load().match(r.Host, p)
+	if rt == nil {
+		mediation.WriteProblem(w, http.StatusNotFound, "No API at this path", p, nil)
+		s.metrics.Requests.WithLabelValues("", "404").Inc()
+		return
+	}
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() { s.metrics.Requests.WithLabelValues(rt.api.ID(), sw.code()).Inc() }()
+	if rt.cors != nil && rt.cors.handle(sw, r) {
+		return
+	}
+	rt.api.ServeExchange(sw, r, rel)
+}
+
+// Shutdown drains gracefully within ctx: readiness fails first, open streams
+// are told to finish (SSE goaway, WebSocket 1001), the listeners stop, and
+// every API closes its endpoint, committing what was delivered.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.ready.Store(false)
+	s.log.Info("gateway draining")
+	s.mu.Lock()
+	apis := make([]*builtAPI, 0, len(s.apis))
+	for _, b := range s.apis {
+		apis = append(apis, b)
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, b := range apis {
+		wg.Go(func() { _ = b.api.Drain(ctx) })
+	}
+	var errs []error
+	if s.httpSrv != nil {
+		errs = append(errs, s.httpSrv.Shutdown(ctx))
+	}
+	wg.Wait()
+	s.retiring.Wait()
+	s.closeAPIs(ctx)
+	if s.adminSrv != nil {
+		errs = append(errs, s.adminSrv.Shutdown(ctx))
+	}
+	if s.store != nil {
+		errs = append(errs, s.store.Close())
+	}
+	s.log.Info("gateway stopped")
+	return errors.Join(errs...)
+}
+
+func (s *Server) closeAPIs(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, b := range s.apis {
+		if err := b.api.Close(ctx); err != nil {
+			s.log.Warn("closing API", "api", id, "err", err)
+		}
+		delete(s.apis, id)
+	}
+}
