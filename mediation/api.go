@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -20,6 +21,7 @@ type API struct {
 	entrypoints []*binding
 	endpoint    Endpoint
 	group       []Endpoint
+	named       map[string][]Endpoint
 	caps        Capabilities
 	flows       []Flow
 	log         *slog.Logger
@@ -69,7 +71,10 @@ type APIOptions struct {
 	Endpoint Endpoint
 	// Group is every endpoint of the first group, for entrypoints that
 	// balance over them (http-proxy). Default: Endpoint alone.
-	Group  []Endpoint
+	Group []Endpoint
+	// Named are the API's other endpoint groups by name (a webhook's
+	// dead-letter queue), closed with the API.
+	Named  map[string][]Endpoint
 	Flows  []Flow
 	Logger *slog.Logger // default slog.Default()
 	Meter  Meter        // default NopMeter
@@ -79,7 +84,7 @@ type APIOptions struct {
 // already provisioned, and subscriptions open on demand.
 func NewAPI(o APIOptions) *API {
 	a := &API{
-		id: o.ID, name: o.Name, endpoint: o.Endpoint, group: o.Group, flows: o.Flows,
+		id: o.ID, name: o.Name, endpoint: o.Endpoint, group: o.Group, named: o.Named, flows: o.Flows,
 		log: cmp.Or(o.Logger, slog.Default()).With("api", o.ID), draining: make(chan struct{}),
 	}
 	if o.Endpoint != nil {
@@ -117,6 +122,35 @@ func (a *API) Endpoint() Endpoint { return a.endpoint }
 
 // Group returns every endpoint of the API's first group; the slice is shared.
 func (a *API) Group() []Endpoint { return a.group }
+
+// NamedGroup returns the endpoints of the named endpoint group, nil when the
+// API has none of that name; the slice is shared.
+func (a *API) NamedGroup(name string) []Endpoint { return a.named[name] }
+
+// Attach starts an exchange that no HTTP request carries, for an entrypoint
+// that works in the background: a webhook subscription pushing messages to
+// its callback. The exchange counts as open until done is called, so Drain
+// waits for it; it should end soon after Exchange.Draining is closed.
+// Attach fails with ErrDraining once the API drains, and with ErrUnsupported
+// when the API has no entrypoint of that type.
+func (a *API) Attach(entrypointType string) (x *Exchange, done func(), err error) {
+	var b *binding
+	for _, e := range a.entrypoints {
+		if e.Type == entrypointType {
+			b = e
+			break
+		}
+	}
+	if b == nil {
+		return nil, nil, fmt.Errorf("api %q has no %s entrypoint: %w", a.id, entrypointType, ErrUnsupported)
+	}
+	if !a.enter() {
+		return nil, nil, ErrDraining
+	}
+	x = &Exchange{api: a, binding: b, EntrypointType: b.Type, QoS: b.QoS, Logger: a.log, Attributes: map[string]any{}}
+	var once sync.Once
+	return x, func() { once.Do(a.active.Done) }, nil
+}
 
 // ServeHTTP picks the entrypoint for r, runs the request and response phases
 // of the matching flows, and hands the exchange to the entrypoint. The
@@ -266,6 +300,11 @@ func (a *API) Close(ctx context.Context) error {
 	defer cancel()
 	for _, e := range a.group {
 		cerr = errors.Join(cerr, e.Close(cctx))
+	}
+	for _, g := range a.named {
+		for _, e := range g {
+			cerr = errors.Join(cerr, e.Close(cctx))
+		}
 	}
 	return errors.Join(derr, cerr)
 }

@@ -1,5 +1,6 @@
-// Package admin serves the management listener: liveness, readiness and
-// Prometheus metrics now; the /v1 management API mounts here too.
+// Package admin serves the management listener: liveness, readiness,
+// Prometheus metrics, and the /v1 management API (APIs, webhook
+// subscriptions, API keys) behind an optional bearer token.
 package admin
 
 import (
@@ -31,6 +32,8 @@ type Options struct {
 	// Store keeps what the management API creates across restarts; nil
 	// keeps nothing (and offers no API keys).
 	Store Store
+	// Subscriptions, when set, serves the webhook subscription routes.
+	Subscriptions Subscriptions
 }
 
 // Store is what the management API keeps: API documents and API keys.
@@ -78,6 +81,9 @@ func Handler(o Options) http.Handler {
 			(&keysHandler{d: o.Deployer, store: o.Store}).register(v1)
 		}
 		h.register(v1)
+	}
+	if o.Subscriptions != nil {
+		(&subscriptionsHandler{subs: o.Subscriptions}).register(v1)
 	}
 	v1.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/sluicegw/sluice/entrypoints/webhook"
 	"github.com/sluicegw/sluice/internal/config"
 	"github.com/sluicegw/sluice/mediation"
 	"github.com/sluicegw/sluice/plugins"
@@ -18,6 +19,16 @@ type builtAPI struct {
 	cfg    *config.API
 	api    *mediation.API
 	routes []route
+	// hook is the webhook entrypoint of the API's subscription listener,
+	// nil when it has none.
+	hook *webhookBinding
+}
+
+// webhookBinding is what the subscription runners of an API need from it.
+type webhookBinding struct {
+	entry *webhook.Entrypoint
+	// dlq is the first endpoint of the dead-letter group, nil without one.
+	dlq mediation.Endpoint
 }
 
 // buildAPI provisions one validated API: endpoints first, then entrypoints
@@ -60,16 +71,18 @@ func buildAPI(ctx context.Context, reg *plugins.Registry, c *config.API, log *sl
 	if len(group) > 0 {
 		endpoint = group[0]
 	}
+	named, err := buildNamedGroups(reg, pctx, c)
+	for _, g := range named {
+		opened = append(opened, g...)
+	}
+	if err != nil {
+		return nil, err
+	}
 
 	var bindings []mediation.EntrypointBinding
 	var routes []route
+	var hook *webhookBinding
 	for _, l := range c.Listeners {
-		if l.Type != "http" {
-			// Subscription listeners serve webhook subscriptions, which are
-			// created through the management API; none exist in this build.
-			log.Warn("subscription listener not served: webhook subscriptions are not available in this build", "api", c.ID)
-			continue
-		}
 		for _, e := range l.Entrypoints {
 			p, ok := reg.Entrypoint(e.Type)
 			if !ok {
@@ -88,6 +101,16 @@ func buildAPI(ctx context.Context, reg *plugins.Registry, c *config.API, log *sl
 				Type: e.Type, Entrypoint: ent, QoS: qos, Window: e.Window,
 				SlowConsumer: mediation.SlowConsumerPolicy(e.SlowConsumer),
 			})
+			if wh, ok := ent.(*webhook.Entrypoint); ok {
+				hook = &webhookBinding{entry: wh}
+				switch {
+				case e.DLQ == nil:
+				case e.DLQ.Endpoint == firstGroupName(c):
+					hook.dlq = endpoint
+				default:
+					hook.dlq = named[e.DLQ.Endpoint][0]
+				}
+			}
 		}
 		for _, p := range l.Paths {
 			routes = append(routes, route{prefix: normalizePrefix(p), hosts: l.Hosts, cors: newCORS(l.CORS)})
@@ -99,13 +122,51 @@ func buildAPI(ctx context.Context, reg *plugins.Registry, c *config.API, log *sl
 		return nil, err
 	}
 	api := mediation.NewAPI(mediation.APIOptions{
-		ID: c.ID, Name: c.Name, Entrypoints: bindings, Endpoint: endpoint, Group: group, Flows: flows,
-		Logger: log, Meter: meter,
+		ID: c.ID, Name: c.Name, Entrypoints: bindings, Endpoint: endpoint, Group: group, Named: named,
+		Flows: flows, Logger: log, Meter: meter,
 	})
 	for i := range routes {
 		routes[i].api = api
 	}
-	return &builtAPI{cfg: c, api: api, routes: routes}, nil
+	return &builtAPI{cfg: c, api: api, routes: routes, hook: hook}, nil
+}
+
+// buildNamedGroups provisions the endpoint groups other than the first that
+// an entrypoint uses (a webhook's dead-letter queue); unused ones are not
+// connected. On error the map holds what was opened, for the caller to close.
+func buildNamedGroups(reg *plugins.Registry, pctx plugins.Context, c *config.API) (map[string][]mediation.Endpoint, error) {
+	used := map[string]bool{}
+	for _, l := range c.Listeners {
+		for _, e := range l.Entrypoints {
+			if e.DLQ != nil && e.DLQ.Endpoint != firstGroupName(c) {
+				used[e.DLQ.Endpoint] = true
+			}
+		}
+	}
+	named := map[string][]mediation.Endpoint{}
+	for i, g := range c.EndpointGroups {
+		if i == 0 || !used[g.Name] {
+			continue
+		}
+		p, ok := reg.Endpoint(g.Type)
+		if !ok || len(g.Endpoints) == 0 {
+			return named, fmt.Errorf("api %q: endpoint group %q: unknown type %q or no endpoint", c.ID, g.Name, g.Type)
+		}
+		for _, ep := range g.Endpoints {
+			pctx.Name = ep.Name
+			e, err := p.New(pctx, ep.Decoded)
+			if err != nil {
+				return named, fmt.Errorf("api %q: endpoint %q: %w", c.ID, ep.Name, err)
+			}
+			named[g.Name] = append(named[g.Name], e)
+		}
+	}
+	for name := range used {
+		if len(named[name]) == 0 {
+			return named, fmt.Errorf("api %q: dead-letter endpoint group %q is not a group of this api (other than the first)", c.ID, name)
+		}
+	}
+	return named, nil
 }
 
 // checkPlans refuses to serve an API whose plans this build cannot enforce:
@@ -183,4 +244,11 @@ func buildSelector(s config.Selector) (mediation.Selector, error) {
 		return newConditionSelector(s.Condition)
 	}
 	return nil, errors.New("selector type " + s.Type + ": want http, channel or condition")
+}
+
+func firstGroupName(c *config.API) string {
+	if len(c.EndpointGroups) == 0 {
+		return ""
+	}
+	return c.EndpointGroups[0].Name
 }

@@ -46,6 +46,9 @@ func (s *Server) Deploy(ctx context.Context, c *config.API) error {
 	if old != nil {
 		s.retiring.Go(func() { s.retire(old) })
 	}
+	// Running subscriptions move to the new version by themselves; this
+	// starts those that did not run (the API was not deployed before).
+	s.hooks.startAPI(ctx, c.ID)
 	return nil
 }
 

@@ -37,6 +37,7 @@ type Server struct {
 	retiring sync.WaitGroup // APIs replaced by Deploy, draining
 
 	store store.Store // APIs deployed through the management API, and more
+	hooks *hooks      // webhook subscription runners
 
 	httpSrv, adminSrv *http.Server
 	httpLn, adminLn   net.Listener
@@ -79,6 +80,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	s.store = st
+	s.hooks = newHooks(s)
 	s.deployStored(ctx)
 	s.rebuildRoutes()
 	return s, nil
@@ -150,13 +152,14 @@ func (s *Server) Start() error {
 		s.adminSrv = &http.Server{
 			Handler: admin.Handler(admin.Options{
 				Ready: s.ready.Load, Metrics: s.metrics.Registry, Token: sc.Admin.Token,
-				Deployer: s, Registry: s.reg, Store: s.store,
+				Deployer: s, Registry: s.reg, Store: s.store, Subscriptions: s,
 			}),
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		}
 		go s.serve(s.adminSrv, s.adminLn)
 	}
+	s.hooks.startAll(context.Background())
 	s.ready.Store(true)
 	s.log.Info("gateway started", "http", s.httpLn.Addr().String(), "admin", s.AdminAddr(), "apis", len(s.apis))
 	return nil
@@ -212,6 +215,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
 	s.log.Info("gateway draining")
+	s.hooks.shutdown()
 	s.mu.Lock()
 	apis := make([]*builtAPI, 0, len(s.apis))
 	for _, b := range s.apis {
@@ -229,6 +233,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	wg.Wait()
 	s.retiring.Wait()
 	s.closeAPIs(ctx)
+	s.hooks.wait()
 	if s.adminSrv != nil {
 		errs = append(errs, s.adminSrv.Shutdown(ctx))
 	}

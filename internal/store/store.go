@@ -117,10 +117,17 @@ type Subscription struct {
 	Retry                   Retry  `json:"retry"`
 	MaxConcurrentDeliveries int    `json:"maxConcurrentDeliveries,omitempty"`
 	// Status is one of StatusActive, StatusFailed, StatusPaused, StatusGone.
-	Status         string    `json:"status"`
-	Delivered      int64     `json:"delivered"`
-	Failed         int64     `json:"failed"`
+	Status string `json:"status"`
+	// Delivered counts messages the callback accepted.
+	Delivered int64 `json:"delivered"`
+	// Failed counts failed delivery attempts, retried or not.
+	Failed int64 `json:"failed"`
+	// DeadLettered counts messages sent to the dead-letter queue.
+	DeadLettered int64 `json:"deadLettered"`
+	// Retrying is how many messages wait for a retry now.
+	Retrying       int       `json:"retrying"`
 	LastError      string    `json:"lastError,omitempty"`
+	LastErrorAt    time.Time `json:"lastErrorAt"`
 	LastDeliveryAt time.Time `json:"lastDeliveryAt"`
 	CreatedAt      time.Time `json:"createdAt"`
 }

@@ -5,6 +5,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/sluicegw/sluice/entrypoints/webhook"
 	"github.com/sluicegw/sluice/mediation"
 )
 
@@ -19,6 +20,10 @@ type Metrics struct {
 	Dropped     *prometheus.CounterVec // sluice_messages_dropped_total{api, entrypoint}
 	Errors      *prometheus.CounterVec // sluice_errors_total{api, entrypoint}
 	Streams     *prometheus.GaugeVec   // sluice_open_streams{api, entrypoint}
+
+	// Webhooks counts webhook outcomes: delivered, retried, dead_lettered,
+	// and stopped (subscriptions that turned failed or gone).
+	Webhooks *prometheus.CounterVec // sluice_webhook_deliveries_total{api, outcome}
 }
 
 // NewMetrics creates and registers the collectors, plus the Go runtime and
@@ -45,8 +50,12 @@ func NewMetrics() *Metrics {
 		Streams: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sluice_open_streams", Help: "Client streams open now.",
 		}, labels),
+		Webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_webhook_deliveries_total",
+			Help: "Webhook outcomes: delivered, retried, dead_lettered, and stopped subscriptions.",
+		}, []string{"api", "outcome"}),
 	}
-	m.Registry.MustRegister(m.Requests, m.MessagesIn, m.MessagesOut, m.Dropped, m.Errors, m.Streams,
+	m.Registry.MustRegister(m.Requests, m.MessagesIn, m.MessagesOut, m.Dropped, m.Errors, m.Streams, m.Webhooks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -60,6 +69,16 @@ func (m *Metrics) Entrypoint(api, entrypoint string) mediation.EntrypointMetrics
 		Dropped:     m.Dropped.WithLabelValues(api, entrypoint),
 		Errors:      m.Errors.WithLabelValues(api, entrypoint),
 		Streams:     m.Streams.WithLabelValues(api, entrypoint),
+	}
+}
+
+// Webhook returns the counters of one API's webhook runners.
+func (m *Metrics) Webhook(api string) *webhook.Metrics {
+	return &webhook.Metrics{
+		Delivered:    m.Webhooks.WithLabelValues(api, "delivered"),
+		Retried:      m.Webhooks.WithLabelValues(api, "retried"),
+		DeadLettered: m.Webhooks.WithLabelValues(api, "dead_lettered"),
+		Failed:       m.Webhooks.WithLabelValues(api, "stopped"),
 	}
 }
 
