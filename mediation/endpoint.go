@@ -26,6 +26,16 @@ type Endpoint interface {
 	Close(ctx context.Context) error
 }
 
+// GroupDeleter is implemented by endpoints whose group subscriptions keep
+// state on the broker — a Kafka consumer group, a durable RabbitMQ queue, a
+// JetStream durable consumer — so that a consumer gone for good (a deleted
+// webhook subscription) leaves nothing behind to fill up. DeleteGroup must
+// be called after the group's subscriptions on this gateway were closed;
+// deleting a group that does not exist is not an error.
+type GroupDeleter interface {
+	DeleteGroup(ctx context.Context, group string) error
+}
+
 // Capabilities let the engine and the configuration check that an
 // entrypoint/endpoint pair can honour what it is asked.
 type Capabilities struct {

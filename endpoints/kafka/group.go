@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -326,3 +327,19 @@ func (g *groupSub) Close() error {
 
 // Interface guards.
 var _ mediation.Subscription = (*groupSub)(nil)
+
+// DeleteGroup deletes the consumer group "<groupId>.<group>" and its
+// committed offsets.
+func (e *Endpoint) DeleteGroup(ctx context.Context, group string) error {
+	name := e.cfg.Consumer.GroupID + "." + group
+	resp, err := e.admin.DeleteGroup(ctx, name)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
+		return fmt.Errorf("kafka: delete consumer group %q: %w", name, err)
+	}
+	return nil
+}
+
+var _ mediation.GroupDeleter = (*Endpoint)(nil)

@@ -215,3 +215,22 @@ func jsError(what string, err error) error {
 	}
 	return unavailable(what, err)
 }
+
+// DeleteGroup deletes the JetStream durable consumer of group. Core NATS
+// queue groups keep no state, so there is nothing to delete without a
+// stream.
+func (e *Endpoint) DeleteGroup(ctx context.Context, group string) error {
+	stream := e.cfg.Consumer.Stream
+	if stream == "" {
+		return nil
+	}
+	name := durableName(e.cfg.Consumer.Durable, group)
+	rctx, cancel := e.requestContext(ctx)
+	defer cancel()
+	if err := e.js.DeleteConsumer(rctx, stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return jsError(fmt.Sprintf("delete durable consumer %q of stream %q", name, stream), err)
+	}
+	return nil
+}
+
+var _ mediation.GroupDeleter = (*Endpoint)(nil)

@@ -355,3 +355,32 @@ func (s *subscription) setup(ch *amqp.Channel) (<-chan amqp.Delivery, error) {
 
 // Interface guards.
 var _ mediation.Subscription = (*subscription)(nil)
+
+// DeleteGroup deletes the durable queue of group subscriptions for group,
+// with the messages it still holds. An endpoint with consumer.queue set
+// shares that queue between groups and deletes nothing.
+func (e *Endpoint) DeleteGroup(ctx context.Context, group string) error {
+	if e.cfg.Consumer.Queue != "" || !e.caps.Subscribe {
+		return nil
+	}
+	l, err := e.startSubscription()
+	if err != nil {
+		return err
+	}
+	defer e.subs.Done()
+	conn, err := l.get(ctx)
+	if err != nil {
+		return fmt.Errorf("rabbitmq: delete queue: %w", err)
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("rabbitmq: delete queue: %w", err)
+	}
+	defer ch.Close()
+	if _, err := ch.QueueDelete(groupQueuePrefix+group, false, false, false); err != nil {
+		return fmt.Errorf("rabbitmq: delete queue %q: %w", groupQueuePrefix+group, err)
+	}
+	return nil
+}
+
+var _ mediation.GroupDeleter = (*Endpoint)(nil)
