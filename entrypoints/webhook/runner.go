@@ -70,6 +70,10 @@ type Options struct {
 	// Metrics count outcomes; nil counts nothing.
 	Metrics *Metrics
 	Logger  *slog.Logger // default slog.Default()
+	// OnSubscribed, when set, is called each time the runner's position on
+	// the endpoint is open: from the first time on, messages the broker
+	// takes reach the subscription, even on brokers that cannot replay.
+	OnSubscribed func()
 }
 
 // Metrics are the counters a Runner updates, per API.
@@ -99,6 +103,7 @@ type Runner struct {
 	m       Metrics
 	log     *slog.Logger
 	backoff delivery.Backoff
+	onSub   func()
 
 	mu    sync.Mutex
 	stats Stats
@@ -109,7 +114,7 @@ func NewRunner(o Options) *Runner {
 	sub := o.Subscription
 	sub.Retry = sub.Retry.WithDefaults()
 	r := &Runner{
-		sub: sub, x: o.Exchange, client: o.Client, dlq: o.DLQ,
+		sub: sub, x: o.Exchange, client: o.Client, dlq: o.DLQ, onSub: o.OnSubscribed,
 		log:     cmp.Or(o.Logger, slog.Default()).With("subscription", sub.ID),
 		backoff: delivery.Backoff{Initial: sub.Retry.InitialDelay, Max: sub.Retry.MaxDelay, Multiplier: 2},
 	}
@@ -159,6 +164,9 @@ func (r *Runner) Run(ctx context.Context) End {
 	for failures := 0; ; {
 		stream, err := r.x.Subscribe(ctx, mediation.StreamRequest{Group: r.sub.ID})
 		if err == nil {
+			if r.onSub != nil {
+				r.onSub()
+			}
 			err = r.consume(ctx, stream)
 			_ = stream.Close() // commits what was acknowledged
 			failures = 0

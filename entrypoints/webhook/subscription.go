@@ -90,7 +90,7 @@ func (s *Subscription) Check(ctx context.Context, guard delivery.Guard) error {
 	r := s.Retry
 	switch {
 	case r.MaxAttempts < 0 || r.MaxAttempts > MaxAttemptsLimit:
-		return fmt.Errorf("configuration.retry.maxAttempts: want 1 to %d, got %d", MaxAttemptsLimit, r.MaxAttempts)
+		return fmt.Errorf("configuration.retry.maxAttempts: want 1 to %d (0 for the default), got %d", MaxAttemptsLimit, r.MaxAttempts)
 	case r.InitialDelay < 0 || r.InitialDelay > MaxDelayLimit:
 		return fmt.Errorf("configuration.retry.initialDelay: want 0 to %s, got %s", MaxDelayLimit, r.InitialDelay)
 	case r.MaxDelay < 0 || r.MaxDelay > MaxDelayLimit:
@@ -99,7 +99,7 @@ func (s *Subscription) Check(ctx context.Context, guard delivery.Guard) error {
 		return fmt.Errorf("configuration.retry.maxDelay (%s) must not be below initialDelay (%s)", r.MaxDelay, r.InitialDelay)
 	}
 	if n := s.MaxConcurrentDeliveries; n < 0 || n > MaxConcurrentDeliveriesLimit {
-		return fmt.Errorf("configuration.maxConcurrentDeliveries: want 1 to %d, got %d", MaxConcurrentDeliveriesLimit, n)
+		return fmt.Errorf("configuration.maxConcurrentDeliveries: want 1 to %d (0 or 1 delivers in order), got %d", MaxConcurrentDeliveriesLimit, n)
 	}
 	return nil
 }

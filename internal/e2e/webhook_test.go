@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicegw/sluice/entrypoints/webhook/delivery"
 	"github.com/sluicegw/sluice/internal/testutil/gatewaytest"
@@ -142,9 +146,17 @@ func (r *receiver) waitFor(t *testing.T, want []string, timeout time.Duration) {
 }
 
 // subscribe creates a subscription through the management API and returns
-// its id; the receiver learns the secret.
+// its id. With r.secret set it is the subscription's; otherwise the gateway
+// generates one, which the receiver learns from the answer. Deliveries start
+// at once: a receiver that checks signatures from the first one and cannot
+// wait for the answer sets its own secret.
 func subscribe(t *testing.T, admin string, r *receiver, config string) string {
 	t.Helper()
+	r.mu.Lock()
+	if r.secret != "" {
+		config += fmt.Sprintf(`, "secret": %q`, r.secret)
+	}
+	r.mu.Unlock()
 	code, body := adminDo(t, http.MethodPost, admin+"/v1/apis/orders/subscriptions", "s3cret",
 		fmt.Sprintf(`{"plan": "hooks", "configuration": {"callbackUrl": %q%s}}`, r.srv.URL, config))
 	if code != http.StatusCreated {
@@ -155,6 +167,9 @@ func subscribe(t *testing.T, admin string, r *receiver, config string) string {
 		t.Fatalf("created: %s (%v)", body, err)
 	}
 	r.mu.Lock()
+	if r.secret != "" && created.Secret != r.secret {
+		t.Errorf("the answer shows secret %q, not the one given", created.Secret)
+	}
 	r.secret = created.Secret
 	r.mu.Unlock()
 	return created.ID
@@ -226,6 +241,34 @@ func TestWebhookDeliversEveryMessageThroughRetries(t *testing.T) {
 	if st.Status != "active" || st.Delivered < int64(len(want)) || st.Failed != 4 || !strings.Contains(st.LastError, "500") || st.LastDelivery == "" {
 		t.Fatalf("status %+v: want active, %d delivered, the 4 failed attempts and their last error", st, len(want))
 	}
+
+	// Deleting the subscription deletes its consumer group too.
+	if !kafkaGroupExists(t, addr, "sluice."+id) {
+		t.Fatal("no consumer group named after the subscription")
+	}
+	if code, body := adminDo(t, http.MethodDelete, admin+"/v1/subscriptions/"+id, "s3cret", ""); code != http.StatusNoContent {
+		t.Fatalf("DELETE: %d %s", code, body)
+	}
+	if kafkaGroupExists(t, addr, "sluice."+id) {
+		t.Fatal("the deleted subscription's consumer group is still there")
+	}
+}
+
+func kafkaGroupExists(t *testing.T, addr, group string) bool {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	groups, err := kadm.NewClient(cl).ListGroups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ok := groups[group]
+	return ok
 }
 
 // Must show 3: a callback answering 400 sends the message to the DLQ topic,
@@ -344,4 +387,111 @@ func TestWebhookRefusesLoopbackCallbacks(t *testing.T) {
 	if code, _ := adminDo(t, http.MethodPost, admin+"/v1/apis/orders/subscriptions", "", `{}`); code != http.StatusUnauthorized {
 		t.Errorf("without the token: %d, want 401", code)
 	}
+}
+
+// maxConcurrentDeliveries delivers several messages at once, yet the
+// messages of one key arrive in the order they were produced.
+func TestWebhookConcurrentDeliveriesKeepKeyOrder(t *testing.T) {
+	k := newKafka(t, 1, "orders")
+	addr := k.ListenAddrs()[0]
+	gw := gatewaytest.Start(t, webhookAPI(addr, true, false))
+	admin := "http://" + gw.AdminAddr()
+
+	var mu sync.Mutex
+	inFlight, maxInFlight := 0, 0
+	r := newReceiver(t)
+	r.answer = func(string, int) int {
+		mu.Lock()
+		inFlight++
+		maxInFlight = max(maxInFlight, inFlight)
+		mu.Unlock()
+		time.Sleep(2 * time.Millisecond) // a callback that takes a moment
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+		return http.StatusOK
+	}
+	r.secret = delivery.NewSecret() // the messages are there before the answer
+	var order []string
+	inner := r.answer
+	r.answer = func(body string, attempt int) int {
+		code := inner(body, attempt)
+		mu.Lock()
+		order = append(order, body)
+		mu.Unlock()
+		return code
+	}
+
+	const keys, perKey = 8, 25
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	var want []string
+	for i := range perKey {
+		for k := range keys {
+			v := fmt.Sprintf("key%d-%03d", k, i)
+			want = append(want, v)
+			recs = append(recs, &kgo.Record{Topic: "orders", Key: fmt.Appendf(nil, "key%d", k), Value: []byte(v)})
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	subscribe(t, admin, r, `, "maxConcurrentDeliveries": 8`)
+	r.waitFor(t, want, 30*time.Second)
+
+	mu.Lock()
+	defer mu.Unlock()
+	last := map[string]string{}
+	for _, v := range order {
+		key := v[:strings.IndexByte(v, '-')]
+		if prev := last[key]; prev != "" && v < prev {
+			t.Fatalf("%s arrived after %s: a key's messages must stay in order", v, prev)
+		}
+		last[key] = v
+	}
+	if maxInFlight < 2 {
+		t.Fatalf("at most %d delivery in flight with maxConcurrentDeliveries 8", maxInFlight)
+	}
+	t.Logf("up to %d deliveries in flight", maxInFlight)
+}
+
+// A running subscription follows its API through a redeployment by the
+// management API: nothing is lost across the switch.
+func TestWebhookFollowsRedeployment(t *testing.T) {
+	k := newKafka(t, 1, "orders")
+	addr := k.ListenAddrs()[0]
+	gw := gatewaytest.Start(t, `
+server:
+  http: {listen: "127.0.0.1:0"}
+  admin: {listen: "127.0.0.1:0", token: s3cret}
+  webhooks: {allowPrivateNetworks: true}
+apis: []
+`)
+	admin := "http://" + gw.AdminAddr()
+	// The API of webhookAPI, as a document of its own.
+	doc := webhookAPI(addr, true, false)
+	doc = doc[strings.Index(doc, "  - id: orders"):]
+	doc = strings.ReplaceAll(strings.TrimPrefix(doc, "  - "), "\n    ", "\n")
+	put := func(timeout string) {
+		t.Helper()
+		if code, body := adminDo(t, http.MethodPut, admin+"/v1/apis/orders", "s3cret",
+			strings.Replace(doc, "requestTimeout: 2s", "requestTimeout: "+timeout, 1)); code/100 != 2 {
+			t.Fatalf("PUT: %d %s", code, body)
+		}
+	}
+	put("2s")
+	r := newReceiver(t)
+	subscribe(t, admin, r, "")
+	produce(t, addr, "orders", numbered("before", 0, 20)...)
+	r.waitFor(t, numbered("before", 0, 20), 20*time.Second)
+
+	put("3s") // a new version of the API replaces the one the runner is on
+	produce(t, addr, "orders", numbered("after", 0, 20)...)
+	r.waitFor(t, numbered("after", 0, 20), 20*time.Second)
 }

@@ -5,13 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/sluicegw/sluice/entrypoints/webhook/delivery"
 	"github.com/sluicegw/sluice/internal/admin"
 	"github.com/sluicegw/sluice/internal/store"
+	"github.com/sluicegw/sluice/mediation"
 )
 
 // The management API's subscription calls (admin.Subscriptions).
+
+// subscribeWait bounds how long a creation waits for the subscription's
+// position on the endpoint to open.
+const subscribeWait = 5 * time.Second
 
 // CreateSubscription validates a webhook subscription for the API apiID,
 // stores it and starts delivering to it. The callback URL is checked by the
@@ -59,7 +65,18 @@ func (s *Server) CreateSubscription(ctx context.Context, apiID string, sub store
 	if err != nil {
 		return store.Subscription{}, err
 	}
-	s.hooks.start(saved)
+	// Answer once the subscription's position is open, so that what is
+	// published after the 201 reaches it even on brokers that cannot replay
+	// (RabbitMQ, core NATS). A broker that is down does not hold the answer
+	// long: the runner keeps trying in the background.
+	if subscribed := s.hooks.start(saved); subscribed != nil {
+		select {
+		case <-subscribed:
+		case <-time.After(subscribeWait):
+			s.log.Warn("webhook subscription created before its endpoint position opened", "subscription", sub.ID)
+		case <-ctx.Done():
+		}
+	}
 	s.log.Info("webhook subscription created", "api", apiID, "subscription", sub.ID)
 	return saved, nil
 }
@@ -75,15 +92,27 @@ func (s *Server) Subscriptions(ctx context.Context, apiID string) ([]store.Subsc
 	return s.store.ListSubscriptions(ctx, apiID)
 }
 
-// DeleteSubscription stops delivering to a subscription and removes it.
-// The delivery under way, if any, finishes first.
+// DeleteSubscription stops delivering to a subscription and removes it,
+// with its durable position on the broker (consumer group, durable queue,
+// durable consumer) when the endpoint can delete it. The delivery under
+// way, if any, finishes first.
 func (s *Server) DeleteSubscription(ctx context.Context, id string) error {
-	if _, err := s.store.GetSubscription(ctx, id); err != nil {
+	sub, err := s.store.GetSubscription(ctx, id)
+	if err != nil {
 		return err
 	}
 	s.hooks.stopSub(id)
 	if err := s.store.DeleteSubscription(ctx, id); err != nil {
 		return err
+	}
+	if b := s.builtAPI(sub.APIID); b != nil {
+		if gd, ok := b.api.Endpoint().(mediation.GroupDeleter); ok {
+			// The subscription is gone either way; what is left on the
+			// broker is logged for an operator to remove.
+			if err := gd.DeleteGroup(ctx, id); err != nil {
+				s.log.Warn("webhook subscription deleted; its broker position was not", "subscription", id, "err", err)
+			}
+		}
 	}
 	s.log.Info("webhook subscription deleted", "subscription", id)
 	return nil

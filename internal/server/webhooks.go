@@ -40,6 +40,10 @@ type hookRun struct {
 	sub    store.Subscription
 	cancel context.CancelFunc
 	done   chan struct{}
+	// subscribed is closed once the runner's position on the endpoint is
+	// open for the first time.
+	subscribed     chan struct{}
+	subscribedOnce sync.Once
 
 	mu      sync.Mutex // serialises flushes; guards runner and flushed
 	runner  *webhook.Runner
@@ -81,17 +85,20 @@ func (h *hooks) startAPI(ctx context.Context, apiID string) {
 }
 
 // start runs sub unless it is not active, already runs, its API has no
-// webhook entrypoint, or the gateway shuts down.
-func (h *hooks) start(sub store.Subscription) {
+// webhook entrypoint, or the gateway shuts down. The channel returned is
+// closed once the subscription's position on the endpoint is open; it is
+// nil when nothing was started.
+func (h *hooks) start(sub store.Subscription) <-chan struct{} {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closing || sub.Status != store.StatusActive || h.running[sub.ID] != nil || h.s.hookOf(sub.APIID) == nil {
-		return
+		return nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	hr := &hookRun{sub: sub, cancel: cancel, done: make(chan struct{})}
+	hr := &hookRun{sub: sub, cancel: cancel, done: make(chan struct{}), subscribed: make(chan struct{})}
 	h.running[sub.ID] = hr
 	h.wg.Go(func() { h.run(ctx, hr) })
+	return hr.subscribed
 }
 
 // stopSub stops the runner of id, if any, and waits for it: the delivery
@@ -158,6 +165,7 @@ func (h *hooks) runOn(ctx context.Context, hr *hookRun, b *builtAPI, x *mediatio
 	r := webhook.NewRunner(webhook.Options{
 		Subscription: webhookSub(hr.sub), Exchange: x, Client: client, DLQ: b.hook.dlq,
 		Metrics: h.s.metrics.Webhook(b.cfg.ID), Logger: h.s.log.With("api", b.cfg.ID),
+		OnSubscribed: func() { hr.subscribedOnce.Do(func() { close(hr.subscribed) }) },
 	})
 	hr.mu.Lock()
 	hr.runner, hr.flushed = r, webhook.Stats{}
