@@ -82,7 +82,7 @@ func (e *Endpoint) Subscribe(ctx context.Context, req mediation.SubscribeRequest
 	// Typed results are checked here so that a failure is a nil interface,
 	// not an interface holding a nil pointer.
 	if req.Group != "" {
-		g, err := e.subscribeGroup(req)
+		g, err := e.subscribeGroup(ctx, req)
 		if err != nil {
 			return nil, err
 		}

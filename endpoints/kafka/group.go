@@ -58,7 +58,7 @@ type groupSub struct {
 // subscribeGroup joins the group "<groupId>.<req.Group>". The group's
 // committed offsets say where each partition resumes; partitions it never
 // committed start where req.Start says.
-func (e *Endpoint) subscribeGroup(req mediation.SubscribeRequest) (*groupSub, error) {
+func (e *Endpoint) subscribeGroup(ctx context.Context, req mediation.SubscribeRequest) (*groupSub, error) {
 	var reset kgo.Offset
 	switch req.Start {
 	case mediation.StartEarliest:
@@ -92,6 +92,11 @@ func (e *Endpoint) subscribeGroup(req mediation.SubscribeRequest) (*groupSub, er
 		opts = append(opts, kgo.ConsumeRegex(), kgo.ConsumeTopics(e.pattern.String()))
 	} else {
 		opts = append(opts, kgo.ConsumeTopics(e.cfg.Consumer.Topics...))
+	}
+	if req.Start == mediation.StartLatest && e.pattern == nil {
+		if err := e.pinNewGroup(ctx, e.cfg.Consumer.GroupID+"."+req.Group); err != nil {
+			g.log.Warn("kafka: could not pin a new group to the end of its topics; it starts there when it first joins", "error", err)
+		}
 	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -327,6 +332,37 @@ func (g *groupSub) Close() error {
 
 // Interface guards.
 var _ mediation.Subscription = (*groupSub)(nil)
+
+// pinNewGroup commits the current end offsets for a group that has never
+// committed on the consumed topics. Without it a new group asking for
+// "latest" would start at the end as of its first join, a moment later,
+// and miss what was produced in between: a webhook subscription must get
+// everything produced after it was created.
+func (e *Endpoint) pinNewGroup(ctx context.Context, group string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(e.cfg.RequestTimeout))
+	defer cancel()
+	committed, err := e.admin.FetchOffsets(ctx, group)
+	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) { // not found: no commits
+		return err
+	}
+	for _, t := range e.cfg.Consumer.Topics {
+		if len(committed[t]) > 0 {
+			return nil // the group has a position: it resumes from it
+		}
+	}
+	ends, err := e.admin.ListEndOffsets(ctx, e.cfg.Consumer.Topics...)
+	if err != nil {
+		return err
+	}
+	if err := ends.Error(); err != nil {
+		return err
+	}
+	resp, err := e.admin.CommitOffsets(ctx, group, ends.Offsets())
+	if err != nil {
+		return err
+	}
+	return resp.Error()
+}
 
 // DeleteGroup deletes the consumer group "<groupId>.<group>" and its
 // committed offsets.

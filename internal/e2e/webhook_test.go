@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicegw/sluice/entrypoints/webhook/delivery"
 	"github.com/sluicegw/sluice/internal/testutil/gatewaytest"
@@ -494,4 +496,42 @@ apis: []
 	put("3s") // a new version of the API replaces the one the runner is on
 	produce(t, addr, "orders", numbered("after", 0, 20)...)
 	r.waitFor(t, numbered("after", 0, 20), 20*time.Second)
+}
+
+// With autoOffsetReset latest, a new subscription gets exactly what is
+// produced after its creation was answered: nothing older, nothing missed
+// while its consumer group was still joining.
+func TestWebhookLatestStartsAtCreation(t *testing.T) {
+	k := newKafka(t, 3, "orders")
+	addr := k.ListenAddrs()[0]
+	gw := gatewaytest.Start(t, strings.Replace(webhookAPI(addr, true, false), "autoOffsetReset: earliest", "autoOffsetReset: latest", 1))
+	admin := "http://" + gw.AdminAddr()
+	produce(t, addr, "orders", numbered("old", 0, 10)...)
+
+	// The group's first joins fail as if the coordinator were loading, so
+	// that it joins well after the messages below were produced.
+	joinsRefused := 0
+	k.ControlKey(int16(kmsg.JoinGroup), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		k.KeepControl()
+		if joinsRefused >= 3 {
+			return nil, nil, false
+		}
+		joinsRefused++
+		resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+		return resp, nil, true
+	})
+	r := newReceiver(t)
+	r.secret = delivery.NewSecret()
+	subscribe(t, admin, r, "")
+	want := numbered("new", 0, 30)
+	produce(t, addr, "orders", want...)
+	r.waitFor(t, want, 20*time.Second)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for body := range r.delivered {
+		if strings.HasPrefix(body, "old") {
+			t.Fatalf("%s was produced before the subscription and delivered to it", body)
+		}
+	}
 }
