@@ -62,6 +62,14 @@ type Consumer struct {
 	// clients acknowledged; it also commits on rebalance and on close.
 	// Default 1s.
 	CommitInterval Duration `yaml:"commitInterval"`
+	// SessionTimeout is how long the group coordinator waits for a member
+	// that stopped heartbeating before it gives the member's partitions to
+	// others. It bounds the pause in a group's deliveries (a webhook
+	// subscription's) after a gateway crashed; too short, and a gateway
+	// stalled by GC or a busy machine loses its partitions (duplicates,
+	// never losses). At least 6s, the brokers' usual minimum. Default 45s,
+	// Kafka's.
+	SessionTimeout Duration `yaml:"sessionTimeout"`
 }
 
 // Producer configures the publish side. Publishing is possible when Topic is
@@ -154,6 +162,7 @@ func DefaultConfig() *Config {
 			AutoOffsetReset: OffsetLatest,
 			FetchMaxBytes:   1 << 20,
 			CommitInterval:  Duration(time.Second),
+			SessionTimeout:  Duration(45 * time.Second),
 		},
 		Producer: Producer{
 			Compression:     "none",
@@ -250,6 +259,9 @@ func (c *Consumer) validate() []error {
 	}
 	if c.CommitInterval < Duration(10*time.Millisecond) {
 		add("commitInterval", "must be at least 10ms")
+	}
+	if c.SessionTimeout < Duration(6*time.Second) {
+		add("sessionTimeout", "must be at least 6s (brokers refuse shorter group sessions by default)")
 	}
 	return errs
 }

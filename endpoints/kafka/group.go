@@ -81,6 +81,7 @@ func (e *Endpoint) subscribeGroup(ctx context.Context, req mediation.SubscribeRe
 	opts := append(e.base[:len(e.base):len(e.base)], e.consumerOpts()...)
 	opts = append(opts,
 		kgo.ConsumerGroup(e.cfg.Consumer.GroupID+"."+req.Group),
+		kgo.SessionTimeout(time.Duration(e.cfg.Consumer.SessionTimeout)),
 		kgo.ConsumeResetOffset(reset),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
