@@ -28,6 +28,8 @@ type row struct {
 var benchmarks = []benchmark{
 	{"kafka-sse", "Kafka → one SSE client vs a direct franz-go consumer (200k × ~100 B, 1 partition)", benchKafkaSSE},
 	{"post-mqtt", "HTTP POST → MQTT 5 QoS 1 vs a direct paho publisher, 16 concurrent", benchPostMQTT},
+	{"webhook-in-order", "Kafka → one in-order webhook subscription vs a net/http client POSTing one at a time (20k × ~100 B)", benchWebhook(1)},
+	{"webhook-concurrent-16", "Kafka → one webhook subscription with maxConcurrentDeliveries: 16 vs a net/http client, 16 in flight", benchWebhook(16)},
 }
 
 func main() {
