@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluicegw/sluice/internal/config"
 	"github.com/sluicegw/sluice/internal/server"
@@ -132,5 +133,31 @@ apis: []
 	// And a DELETE is remembered too.
 	if code, _ := adminDo(t, http.MethodDelete, "http://"+second.AdminAddr()+"/v1/apis/pets", "", ""); code != http.StatusNoContent {
 		t.Fatalf("DELETE: %d", code)
+	}
+}
+
+// Issue 4, must show 6: PUT /v1/apis/{id} deploys a new API while an SSE
+// client of another API stays connected and keeps receiving.
+func TestPutKeepsOtherSSEClientReceiving(t *testing.T) {
+	k := newKafka(t, 1, "orders")
+	addr := k.ListenAddrs()[0]
+	cfg := strings.Replace(kafkaAPI(addr, "latest", ""), `admin: {listen: "off"}`, `admin: {listen: "127.0.0.1:0", token: s3cret}`, 1)
+	gw := gatewaytest.Start(t, cfg)
+	c := openSSE(t, "http://"+gw.Addr()+"/orders", nil)
+	produce(t, addr, "orders", "before")
+	if ev := c.next(t, 20*time.Second); ev.Data != "before" {
+		t.Fatalf("got %q", ev.Data)
+	}
+	for _, version := range []string{"v1", "v2"} { // a deploy, then a redeploy
+		if code, body := adminDo(t, http.MethodPut, "http://"+gw.AdminAddr()+"/v1/apis/pets", "s3cret", mockAPI("pets", "/pets", version)); code/100 != 2 {
+			t.Fatalf("PUT %s: %d %s", version, code, body)
+		}
+		if p := getJSON(t, "http://"+gw.Addr()+"/pets"); len(p.Items) != 1 || p.Items[0].Content != version {
+			t.Fatalf("PUT %s: the new API serves %+v", version, p.Items)
+		}
+	}
+	produce(t, addr, "orders", "after")
+	if ev := c.next(t, 20*time.Second); ev.Event != "message" || ev.Data != "after" {
+		t.Fatalf("the SSE client of orders got %+v, want the next message on the same connection", ev)
 	}
 }
