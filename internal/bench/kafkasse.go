@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"slices"
@@ -14,9 +13,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/sluicegw/sluice/internal/config"
-	"github.com/sluicegw/sluice/internal/server"
-	"github.com/sluicegw/sluice/plugins"
 	_ "github.com/sluicegw/sluice/plugins/standard"
 )
 
@@ -142,24 +138,11 @@ apis:
           consumer: {topics: [%s], autoOffsetReset: earliest}
         endpoints: [{name: k}]
 `, addr, topic)
-	cfg, err := config.Parse("bench.yaml", []byte(yaml), plugins.Default)
+	srv, stop, err := startGateway(yaml)
 	if err != nil {
 		return 0, err
 	}
-	dataDir, err := os.MkdirTemp("", "sluice-bench")
-	if err != nil {
-		return 0, err
-	}
-	defer os.RemoveAll(dataDir)
-	cfg.Server.DataDir = dataDir
-	srv, err := server.New(context.Background(), cfg, server.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		return 0, err
-	}
-	if err := srv.Start(); err != nil {
-		return 0, err
-	}
-	defer srv.Shutdown(context.Background())
+	defer stop()
 
 	start := time.Now()
 	req, _ := http.NewRequest(http.MethodGet, "http://"+srv.Addr()+"/bench", nil)

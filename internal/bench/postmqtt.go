@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -16,10 +15,6 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
-
-	"github.com/sluicegw/sluice/internal/config"
-	"github.com/sluicegw/sluice/internal/server"
-	"github.com/sluicegw/sluice/plugins"
 )
 
 const (
@@ -161,24 +156,11 @@ apis:
         sharedConfiguration: {serverUrl: "mqtt://%s", producer: {topic: bench/gateway, qos: 1}}
         endpoints: [{name: m}]
 `, addr)
-	cfg, err := config.Parse("bench.yaml", []byte(yaml), plugins.Default)
+	srv, stop, err := startGateway(yaml)
 	if err != nil {
 		return 0, err
 	}
-	dataDir, err := os.MkdirTemp("", "sluice-bench")
-	if err != nil {
-		return 0, err
-	}
-	defer os.RemoveAll(dataDir)
-	cfg.Server.DataDir = dataDir
-	srv, err := server.New(context.Background(), cfg, server.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		return 0, err
-	}
-	if err := srv.Start(); err != nil {
-		return 0, err
-	}
-	defer srv.Shutdown(context.Background())
+	defer stop()
 	// A minimal keep-alive HTTP/1.1 client per publisher, as a load tool
 	// like wrk would be: net/http's client costs more CPU per request than
 	// the gateway itself, and it would share the two cores with it.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -17,10 +16,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/sluicegw/sluice/internal/config"
-	"github.com/sluicegw/sluice/internal/server"
-	"github.com/sluicegw/sluice/plugins"
 )
 
 const (
@@ -232,24 +227,11 @@ apis:
     plans:
       - {name: hooks, mode: push}
 `, kafkaAddr)
-	cfg, err := config.Parse("bench.yaml", []byte(yaml), plugins.Default)
+	srv, stop, err := startGateway(yaml)
 	if err != nil {
 		return 0, err
 	}
-	dataDir, err := os.MkdirTemp("", "sluice-bench")
-	if err != nil {
-		return 0, err
-	}
-	defer os.RemoveAll(dataDir)
-	cfg.Server.DataDir = dataDir
-	srv, err := server.New(context.Background(), cfg, server.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		return 0, err
-	}
-	if err := srv.Start(); err != nil {
-		return 0, err
-	}
-	defer srv.Shutdown(context.Background())
+	defer stop()
 	admin := "http://" + srv.AdminAddr()
 
 	recv.reset()
