@@ -27,9 +27,9 @@ func init() {
 		Type:       "webhook",
 		Listener:   "subscription",
 		Operations: mediation.OpSubscribe,
-		// Every level is accepted, and every subscription is delivered at
-		// least once: a message is committed only after a 2xx or the DLQ.
-		QoS:    mediation.AllQoS,
+		// A message is committed only after a 2xx or the DLQ, so the
+		// endpoint must be able to hold a position until then.
+		QoS:    []mediation.QoS{mediation.QoSAtLeastOnce},
 		Config: func() any { c := DefaultConfig(); return &c },
 		New: func(_ plugins.Context, cfg any) (mediation.Entrypoint, error) {
 			return New(plugins.ConfigOr(cfg, DefaultConfig))

@@ -262,6 +262,12 @@ func (l *loader) checkQoS(e *Entrypoint, p plugins.EntrypointPlugin, main *group
 		l.errorf(n, "%s", err.Error())
 		return
 	}
+	if len(p.QoS) == 1 && !l.written(&e.QoS) {
+		// An entrypoint with one level (webhook: at-least-once) has it by
+		// default, and is checked against the endpoint with it.
+		q = p.QoS[0]
+		e.QoS = string(q)
+	}
 	if len(p.QoS) == 0 {
 		if l.written(&e.QoS) && q != mediation.QoSAuto {
 			l.errorf(n, "entrypoint %q takes no qos", e.Type)

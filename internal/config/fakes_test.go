@@ -158,7 +158,8 @@ func testRegistry() *plugins.Registry {
 	})
 	r.RegisterEntrypoint(plugins.EntrypointPlugin{
 		Type: "webhook", Listener: "subscription", Operations: mediation.OpSubscribe,
-		QoS: mediation.AllQoS, New: newEntrypoint,
+		QoS: []mediation.QoS{mediation.QoSAtLeastOnce}, New: newEntrypoint, // as the real one
+
 	})
 	r.RegisterEntrypoint(plugins.EntrypointPlugin{
 		Type: "http-proxy", Listener: "http", New: newEntrypoint, // no QoS, no operations
