@@ -23,6 +23,7 @@ type API struct {
 	group       []Endpoint
 	named       map[string][]Endpoint
 	caps        Capabilities
+	plans       []Plan
 	flows       []Flow
 	log         *slog.Logger
 
@@ -74,7 +75,10 @@ type APIOptions struct {
 	Group []Endpoint
 	// Named are the API's other endpoint groups by name (a webhook's
 	// dead-letter queue), closed with the API.
-	Named  map[string][]Endpoint
+	Named map[string][]Endpoint
+	// Plans admit requests, in order; none means open. Keyless plans
+	// belong last: they admit anything.
+	Plans  []Plan
 	Flows  []Flow
 	Logger *slog.Logger // default slog.Default()
 	Meter  Meter        // default NopMeter
@@ -84,7 +88,7 @@ type APIOptions struct {
 // already provisioned, and subscriptions open on demand.
 func NewAPI(o APIOptions) *API {
 	a := &API{
-		id: o.ID, name: o.Name, endpoint: o.Endpoint, group: o.Group, named: o.Named, flows: o.Flows,
+		id: o.ID, name: o.Name, endpoint: o.Endpoint, group: o.Group, named: o.Named, plans: o.Plans, flows: o.Flows,
 		log: cmp.Or(o.Logger, slog.Default()).With("api", o.ID), draining: make(chan struct{}),
 	}
 	if o.Endpoint != nil {
@@ -176,6 +180,9 @@ func (a *API) ServeExchange(w http.ResponseWriter, r *http.Request, relPath stri
 	x := &Exchange{
 		api: a, binding: b, EntrypointType: b.Type, QoS: b.QoS, RelativePath: relPath,
 		Request: r, Logger: a.log, Attributes: map[string]any{},
+	}
+	if !a.admit(w, r, x) {
+		return
 	}
 	for i := range a.flows {
 		f := &a.flows[i]
@@ -304,6 +311,11 @@ func (a *API) Close(ctx context.Context) error {
 	for _, g := range a.named {
 		for _, e := range g {
 			cerr = errors.Join(cerr, e.Close(cctx))
+		}
+	}
+	for _, p := range a.plans {
+		if c, ok := p.Security.(interface{ Close() error }); ok {
+			cerr = errors.Join(cerr, c.Close())
 		}
 	}
 	return errors.Join(derr, cerr)

@@ -1,4 +1,5 @@
-// Package plugins is the registry of entrypoint, endpoint and policy types.
+// Package plugins is the registry of entrypoint, endpoint, policy and plan
+// security types.
 //
 // A registry is a value: Default is the instance the built-ins register into
 // from their init functions (bundled by plugins/standard), and tests clone it
@@ -14,6 +15,7 @@ package plugins
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -30,6 +32,7 @@ type Registry struct {
 	entrypoints map[string]EntrypointPlugin
 	endpoints   map[string]EndpointPlugin
 	policies    map[string]PolicyPlugin
+	security    map[string]SecurityPlugin
 }
 
 // Default is the registry that built-ins register into and that
@@ -42,6 +45,7 @@ func New() *Registry {
 		entrypoints: map[string]EntrypointPlugin{},
 		endpoints:   map[string]EndpointPlugin{},
 		policies:    map[string]PolicyPlugin{},
+		security:    map[string]SecurityPlugin{},
 	}
 }
 
@@ -53,6 +57,7 @@ func (r *Registry) Clone() *Registry {
 		entrypoints: maps.Clone(r.entrypoints),
 		endpoints:   maps.Clone(r.endpoints),
 		policies:    maps.Clone(r.policies),
+		security:    maps.Clone(r.security),
 	}
 }
 
@@ -65,7 +70,21 @@ type Context struct {
 	APIID   string
 	// Name is the endpoint's or step's configured name, if any.
 	Name string
+	// Keys finds the API keys issued by the management API; nil when the
+	// gateway keeps none.
+	Keys KeyFinder
 }
+
+// KeyFinder looks up API keys by the SHA-256 of the key (the key itself is
+// never stored).
+type KeyFinder interface {
+	// FindKey returns the id of the key of API apiID whose hash is hash, or
+	// an error wrapping ErrKeyNotFound. It may block on a database.
+	FindKey(ctx context.Context, apiID string, hash []byte) (keyID string, err error)
+}
+
+// ErrKeyNotFound is what KeyFinder.FindKey wraps for an unknown key.
+var ErrKeyNotFound = errors.New("no such api key")
 
 // Validator is implemented by configuration values that check themselves
 // after decoding. Return FieldErrors to point at the offending key.
@@ -129,6 +148,17 @@ type PolicyPlugin struct {
 	New    func(ctx Context, cfg any) (mediation.Policy, error)
 }
 
+// SecurityPlugin describes a plan security type (keyless, api-key, jwt).
+type SecurityPlugin struct {
+	Type string
+	// Config returns a pointer to a new configuration value with defaults
+	// set; nil means the type takes no configuration.
+	Config func() any
+	// New returns the plan's check. A value with a Close method is closed
+	// with its API.
+	New func(ctx Context, cfg any) (mediation.Security, error)
+}
+
 // RegisterEntrypoint adds p; it panics on a duplicate or incomplete plugin,
 // which is a programming error found at init.
 func (r *Registry) RegisterEntrypoint(p EntrypointPlugin) {
@@ -154,6 +184,14 @@ func (r *Registry) RegisterPolicy(p PolicyPlugin) {
 	register(r, r.policies, "policy", p.Name, p)
 }
 
+// RegisterSecurity adds p; it panics on a duplicate or incomplete plugin.
+func (r *Registry) RegisterSecurity(p SecurityPlugin) {
+	if p.Type == "" || p.New == nil {
+		panic("plugins: security type without type or New")
+	}
+	register(r, r.security, "security", p.Type, p)
+}
+
 func register[T any](r *Registry, m map[string]T, kind, name string, p T) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -173,6 +211,9 @@ func (r *Registry) Endpoint(name string) (EndpointPlugin, bool) { return lookup(
 
 // Policy returns the policy name.
 func (r *Registry) Policy(name string) (PolicyPlugin, bool) { return lookup(r, r.policies, name) }
+
+// Security returns the plan security type name.
+func (r *Registry) Security(name string) (SecurityPlugin, bool) { return lookup(r, r.security, name) }
 
 func lookup[T any](r *Registry, m map[string]T, name string) (T, bool) {
 	r.mu.RLock()
@@ -194,6 +235,8 @@ func (r *Registry) Names(kind string) string {
 		names = slices.Collect(maps.Keys(r.endpoints))
 	case "policy":
 		names = slices.Collect(maps.Keys(r.policies))
+	case "security":
+		names = slices.Collect(maps.Keys(r.security))
 	}
 	slices.Sort(names)
 	return strings.Join(names, ", ")
@@ -207,6 +250,9 @@ func RegisterEndpoint(p EndpointPlugin) { Default.RegisterEndpoint(p) }
 
 // RegisterPolicy adds p to Default.
 func RegisterPolicy(p PolicyPlugin) { Default.RegisterPolicy(p) }
+
+// RegisterSecurity adds p to Default.
+func RegisterSecurity(p SecurityPlugin) { Default.RegisterSecurity(p) }
 
 // ConfigOr returns the decoded configuration a plugin's New receives — a
 // pointer to C, as its Config function made it — or defaults() when the

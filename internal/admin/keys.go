@@ -3,7 +3,6 @@ package admin
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/sluicegw/sluice/internal/store"
 	"github.com/sluicegw/sluice/mediation"
+	"github.com/sluicegw/sluice/policies/apikey"
 )
 
 // KeyStore keeps API keys as hashes (internal/store implements it).
@@ -22,14 +22,6 @@ type KeyStore interface {
 // keyPrefix marks Sluice API keys, so that a leaked one is recognizable by
 // secret scanners.
 const keyPrefix = "sk_"
-
-// HashKey is how a key is stored and looked up: SHA-256 of the whole key.
-// Keys are 32 random bytes, so a fast hash is enough; the plain key is shown
-// once and never stored.
-func HashKey(key string) []byte {
-	h := sha256.Sum256([]byte(key))
-	return h[:]
-}
 
 // keysHandler serves POST /v1/apis/{id}/keys and DELETE /v1/apis/{id}/keys/{keyId}.
 type keysHandler struct {
@@ -56,12 +48,12 @@ func (h *keysHandler) create(w http.ResponseWriter, r *http.Request) {
 	}
 	_, _ = rand.Read(id[:])
 	key := keyPrefix + base64.RawURLEncoding.EncodeToString(raw)
-	k := store.Key{ID: hex.EncodeToString(id[:]), APIID: apiID, Hash: HashKey(key), Prefix: key[:len(keyPrefix)+6]}
+	k := store.Key{ID: hex.EncodeToString(id[:]), APIID: apiID, Hash: apikey.Hash(key), Prefix: key[:len(keyPrefix)+6]}
 	if err := h.store.CreateKey(r.Context(), k); err != nil {
 		mediation.WriteProblem(w, http.StatusServiceUnavailable, "Key not saved", err.Error(), http.Header{"Retry-After": {"1"}})
 		return
 	}
-	// The key is shown here once; only its hash is kept.
+	// The key is shown here once; only its hash (apikey.Hash) is kept.
 	writeJSON(w, http.StatusCreated, map[string]string{"id": k.ID, "key": key, "prefix": k.Prefix})
 }
 

@@ -123,8 +123,6 @@ func (l *loader) checkStep(a *API, phase mediation.Phase, st *Step) {
 	}, p.Config, st.Configuration)
 }
 
-var securityTypes = []string{"keyless", "api-key", "jwt", "mtls"}
-
 func (l *loader) checkPlans(a *API) {
 	names := map[string]ast.Node{}
 	for i := range a.Plans {
@@ -142,9 +140,18 @@ func (l *loader) checkPlans(a *API) {
 			case p.Security == nil:
 				l.missing(p, "security", "plan needs a security type (security: {type: keyless | api-key | jwt | mtls})")
 			case p.Security.Type == "":
-				l.missing(p.Security, "type", "security needs a type (keyless, api-key, jwt or mtls)")
-			case !slices.Contains(securityTypes, p.Security.Type):
-				l.errorf(l.node(&p.Security.Type), "unknown security type %q (want keyless, api-key, jwt or mtls)", p.Security.Type)
+				l.missing(p.Security, "type", "security needs a type (%s)", l.reg.Names("security"))
+			default:
+				sp, ok := l.reg.Security(p.Security.Type)
+				if !ok {
+					l.errorf(l.node(&p.Security.Type), "unknown security type %q (want %s)", p.Security.Type, l.reg.Names("security"))
+					break
+				}
+				p.Security.Decoded, _ = l.pluginConfig(pluginTarget{
+					what:  fmt.Sprintf("security type %q", p.Security.Type),
+					scope: p.Security.Type + " configuration",
+					owner: l.node(p.Security),
+				}, sp.Config, p.Security.Configuration)
 			}
 		case "push":
 			if p.Security != nil {

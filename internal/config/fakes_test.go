@@ -193,6 +193,11 @@ func testRegistry() *plugins.Registry {
 		New:          newEndpoint,
 	})
 
+	newSecurity := func(plugins.Context, any) (mediation.Security, error) { return nil, errFake }
+	for _, t := range []string{"keyless", "api-key", "mtls"} {
+		r.RegisterSecurity(plugins.SecurityPlugin{Type: t, New: newSecurity})
+	}
+	r.RegisterSecurity(plugins.SecurityPlugin{Type: "jwt", New: newSecurity, Config: func() any { return &fakeJWTConfig{} }})
 	r.RegisterPolicy(plugins.PolicyPlugin{
 		Name: "message-filter", Phases: []mediation.Phase{mediation.PhaseSubscribe, mediation.PhasePublish},
 		Config: func() any { return &filterConfig{} }, New: newPolicy,
@@ -207,4 +212,12 @@ func testRegistry() *plugins.Registry {
 		}, New: newPolicy,
 	})
 	return r
+}
+
+// fakeJWTConfig stands for a security type with a configuration.
+type fakeJWTConfig struct {
+	Issuer   string            `yaml:"issuer"`
+	Audience []string          `yaml:"audience"`
+	Leeway   Duration          `yaml:"leeway"`
+	Labels   map[string]string `yaml:"labels"`
 }

@@ -217,6 +217,9 @@ type Plan struct {
 
 // Security is a plan's admission check: keyless, api-key, jwt, mtls.
 type Security struct {
+	// Type is a registered security type: keyless, api-key, jwt, ...
 	Type          string `yaml:"type"`
 	Configuration Raw    `yaml:"configuration"`
+	// Decoded is the validated plugin configuration (set by Load).
+	Decoded any `yaml:"-"`
 }

@@ -34,10 +34,8 @@ type webhookBinding struct {
 // buildAPI provisions one validated API: endpoints first, then entrypoints
 // and policies. On failure everything already provisioned is closed
 // (Caddy's cleanup-even-when-provisioning-fails rule).
-func buildAPI(ctx context.Context, reg *plugins.Registry, c *config.API, log *slog.Logger, meter mediation.Meter) (_ *builtAPI, err error) {
-	if err := checkPlans(c); err != nil {
-		return nil, err
-	}
+func buildAPI(ctx context.Context, reg *plugins.Registry, c *config.API, env buildEnv) (_ *builtAPI, err error) {
+	log, meter := env.log, env.meter
 	var opened []mediation.Endpoint
 	defer func() {
 		if err != nil {
@@ -46,7 +44,7 @@ func buildAPI(ctx context.Context, reg *plugins.Registry, c *config.API, log *sl
 			}
 		}
 	}()
-	pctx := plugins.Context{Context: ctx, Logger: log.With("api", c.ID), APIID: c.ID}
+	pctx := plugins.Context{Context: ctx, Logger: log.With("api", c.ID), APIID: c.ID, Keys: env.keys}
 
 	// The first group serves the entrypoints: message entrypoints use its
 	// first endpoint, balancing entrypoints (http-proxy) the whole group.
@@ -121,9 +119,13 @@ func buildAPI(ctx context.Context, reg *plugins.Registry, c *config.API, log *sl
 	if err != nil {
 		return nil, err
 	}
+	plans, err := buildPlans(reg, pctx, c)
+	if err != nil {
+		return nil, err
+	}
 	api := mediation.NewAPI(mediation.APIOptions{
 		ID: c.ID, Name: c.Name, Entrypoints: bindings, Endpoint: endpoint, Group: group, Named: named,
-		Flows: flows, Logger: log, Meter: meter,
+		Plans: plans, Flows: flows, Logger: log, Meter: meter,
 	})
 	for i := range routes {
 		routes[i].api = api
@@ -169,18 +171,47 @@ func buildNamedGroups(reg *plugins.Registry, pctx plugins.Context, c *config.API
 	return named, nil
 }
 
-// checkPlans refuses to serve an API whose plans this build cannot enforce:
-// serving an api-key or jwt API without its check would open it to anyone.
-func checkPlans(c *config.API) error {
+// buildEnv is what provisioning takes from the running gateway.
+type buildEnv struct {
+	log   *slog.Logger
+	meter mediation.Meter
+	keys  plugins.KeyFinder // nil without a store
+}
+
+// buildPlans provisions the API's standard plans, keyless ones last: a
+// keyless plan admits anything, so the others must see credentials first.
+// Push plans admit webhook subscriptions, not requests.
+func buildPlans(reg *plugins.Registry, pctx plugins.Context, c *config.API) (plans []mediation.Plan, err error) {
+	defer func() {
+		if err != nil {
+			for _, p := range plans {
+				if cl, ok := p.Security.(interface{ Close() error }); ok {
+					_ = cl.Close()
+				}
+			}
+		}
+	}()
+	var keyless []mediation.Plan
 	for _, p := range c.Plans {
 		if p.Mode == "push" || p.Security == nil {
 			continue
 		}
-		if t := p.Security.Type; t != "keyless" {
-			return fmt.Errorf("api %q: plan %q: security %q is not available in this build yet; only keyless plans can be served", c.ID, p.Name, t)
+		sp, ok := reg.Security(p.Security.Type)
+		if !ok {
+			return plans, fmt.Errorf("api %q: plan %q: unknown security type %q", c.ID, p.Name, p.Security.Type)
+		}
+		pctx.Name = p.Name
+		sec, err := sp.New(pctx, p.Security.Decoded)
+		if err != nil {
+			return plans, fmt.Errorf("api %q: plan %q: %w", c.ID, p.Name, err)
+		}
+		if p.Security.Type == "keyless" {
+			keyless = append(keyless, mediation.Plan{Name: p.Name, Security: sec})
+		} else {
+			plans = append(plans, mediation.Plan{Name: p.Name, Security: sec})
 		}
 	}
-	return nil
+	return append(plans, keyless...), nil
 }
 
 func buildFlows(reg *plugins.Registry, pctx plugins.Context, c *config.API) ([]mediation.Flow, error) {

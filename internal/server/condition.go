@@ -20,6 +20,8 @@ func newConditionSelector(src string) (mediation.Selector, error) {
 }
 
 func (s conditionSelector) Matches(x *mediation.Exchange, r *http.Request, _ mediation.Operation) bool {
-	ok, err := s.prog.EvalBool(expr.Vars{Request: r, Attributes: x.Attributes})
+	v := expr.FromExchange(x, nil) // jwt.claims and subscription.metadata too
+	v.Request = r
+	ok, err := s.prog.EvalBool(v)
 	return err == nil && ok
 }

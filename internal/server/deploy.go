@@ -33,7 +33,7 @@ func (s *Server) Deploy(ctx context.Context, c *config.API) error {
 		s.mu.Unlock()
 		return err
 	}
-	b, err := buildAPI(ctx, s.reg, c, s.log, s.metrics)
+	b, err := buildAPI(ctx, s.reg, c, s.env())
 	if err != nil {
 		s.mu.Unlock()
 		return err

@@ -65,21 +65,21 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 		metrics: telemetry.NewMetrics(), apis: map[string]*builtAPI{}, extra: o.Handlers,
 		serveErr: make(chan error, 2),
 	}
+	st, err := store.Open(ctx, cfg.Server.Store, cfg.Server.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	s.store = st
 	for i := range cfg.APIs {
 		c := &cfg.APIs[i]
-		b, err := buildAPI(ctx, s.reg, c, s.log, s.metrics)
+		b, err := buildAPI(ctx, s.reg, c, s.env())
 		if err != nil {
 			s.closeAPIs(ctx)
+			_ = st.Close()
 			return nil, err
 		}
 		s.apis[c.ID] = b
 	}
-	st, err := store.Open(ctx, cfg.Server.Store, cfg.Server.DataDir)
-	if err != nil {
-		s.closeAPIs(ctx)
-		return nil, fmt.Errorf("store: %w", err)
-	}
-	s.store = st
 	s.hooks = newHooks(s)
 	s.deployStored(ctx)
 	s.rebuildRoutes()
@@ -110,7 +110,7 @@ func (s *Server) deployStored(ctx context.Context) {
 		}
 		var b *builtAPI
 		if err == nil {
-			b, err = buildAPI(ctx, s.reg, c, s.log, s.metrics)
+			b, err = buildAPI(ctx, s.reg, c, s.env())
 		}
 		if err != nil {
 			s.log.Error("stored API not deployed", "api", a.ID, "err", err)
@@ -118,6 +118,22 @@ func (s *Server) deployStored(ctx context.Context) {
 		}
 		s.apis[c.ID] = b
 	}
+}
+
+// env is what provisioning an API takes from the gateway.
+func (s *Server) env() buildEnv {
+	return buildEnv{log: s.log, meter: s.metrics, keys: storeKeys{s.store}}
+}
+
+// storeKeys finds API keys in the gateway's store for api-key plans.
+type storeKeys struct{ st store.Store }
+
+func (k storeKeys) FindKey(ctx context.Context, apiID string, hash []byte) (string, error) {
+	key, err := k.st.FindKey(ctx, apiID, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", fmt.Errorf("%w: %w", plugins.ErrKeyNotFound, err)
+	}
+	return key.ID, err
 }
 
 func (s *Server) rebuildRoutes() {

@@ -1,5 +1,5 @@
 // Package standard bundles the built-in plugins: importing it for its side
-// effects registers every entrypoint, endpoint and policy that ships with
+// effects registers every entrypoint, endpoint, policy and plan security type that ships with
 // Sluice into plugins.Default. A custom gateway binary imports it plus its
 // own plugin packages.
 package standard
@@ -17,6 +17,9 @@ import (
 	_ "github.com/sluicegw/sluice/entrypoints/sse"
 	_ "github.com/sluicegw/sluice/entrypoints/webhook"
 	_ "github.com/sluicegw/sluice/entrypoints/websocket"
+	_ "github.com/sluicegw/sluice/policies/apikey"
+	_ "github.com/sluicegw/sluice/policies/jwt"
+	_ "github.com/sluicegw/sluice/policies/keyless"
 	_ "github.com/sluicegw/sluice/policies/messagefilter"
 	_ "github.com/sluicegw/sluice/policies/transformheaders"
 )
