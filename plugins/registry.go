@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sluicegw/sluice/mediation"
 )
@@ -73,6 +74,29 @@ type Context struct {
 	// Keys finds the API keys issued by the management API; nil when the
 	// gateway keeps none.
 	Keys KeyFinder
+	// Rates holds the gateway's shared rate-limit counters (in Redis when
+	// server.redis is set); nil means each policy counts in memory.
+	Rates RateCounter
+}
+
+// RateCounter takes from rate-limit budgets shared by every policy of the
+// gateway, or of every gateway using the same store.
+type RateCounter interface {
+	// Take spends one request of the budget key, which allows limit
+	// requests per period (as a smoothly refilling bucket of limit). It may
+	// block on the network, within ctx.
+	Take(ctx context.Context, key string, limit int, period time.Duration) (RateDecision, error)
+}
+
+// RateDecision is the outcome of RateCounter.Take.
+type RateDecision struct {
+	Allowed bool
+	// Remaining is what is left of the budget after this request.
+	Remaining int
+	// RetryAfter, when not allowed, is the wait until one request fits.
+	RetryAfter time.Duration
+	// Reset is the wait until the whole budget is back.
+	Reset time.Duration
 }
 
 // KeyFinder looks up API keys by the SHA-256 of the key (the key itself is

@@ -44,7 +44,7 @@ func buildAPI(ctx context.Context, reg *plugins.Registry, c *config.API, env bui
 			}
 		}
 	}()
-	pctx := plugins.Context{Context: ctx, Logger: log.With("api", c.ID), APIID: c.ID, Keys: env.keys}
+	pctx := plugins.Context{Context: ctx, Logger: log.With("api", c.ID), APIID: c.ID, Keys: env.keys, Rates: env.rates}
 
 	// The first group serves the entrypoints: message entrypoints use its
 	// first endpoint, balancing entrypoints (http-proxy) the whole group.
@@ -175,7 +175,8 @@ func buildNamedGroups(reg *plugins.Registry, pctx plugins.Context, c *config.API
 type buildEnv struct {
 	log   *slog.Logger
 	meter mediation.Meter
-	keys  plugins.KeyFinder // nil without a store
+	keys  plugins.KeyFinder   // nil without a store
+	rates plugins.RateCounter // nil: each rate-limit policy counts alone
 }
 
 // buildPlans provisions the API's standard plans, keyless ones last: a

@@ -15,12 +15,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/sluicegw/sluice/internal/admin"
 	"github.com/sluicegw/sluice/internal/config"
 	"github.com/sluicegw/sluice/internal/store"
 	"github.com/sluicegw/sluice/internal/telemetry"
 	"github.com/sluicegw/sluice/mediation"
 	"github.com/sluicegw/sluice/plugins"
+	"github.com/sluicegw/sluice/policies/ratelimit"
 )
 
 // Server is a running gateway. Create it with New, then Start, then Shutdown.
@@ -37,7 +40,11 @@ type Server struct {
 	retiring sync.WaitGroup // APIs replaced by Deploy, draining
 
 	store store.Store // APIs deployed through the management API, and more
-	hooks *hooks      // webhook subscription runners
+	// rates are the shared rate-limit counters: in Redis when server.redis
+	// is set (redis is then its client), else in memory.
+	rates plugins.RateCounter
+	redis *redis.Client
+	hooks *hooks // webhook subscription runners
 
 	httpSrv, adminSrv *http.Server
 	httpLn, adminLn   net.Listener
@@ -65,8 +72,18 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 		metrics: telemetry.NewMetrics(), apis: map[string]*builtAPI{}, extra: o.Handlers,
 		serveErr: make(chan error, 2),
 	}
+	s.rates = ratelimit.NewMemoryCounter()
+	if cfg.Server.Redis != "" {
+		opts, err := redis.ParseURL(cfg.Server.Redis)
+		if err != nil {
+			return nil, fmt.Errorf("server.redis: %w", err)
+		}
+		s.redis = redis.NewClient(opts)
+		s.rates = ratelimit.NewRedisCounter(s.redis)
+	}
 	st, err := store.Open(ctx, cfg.Server.Store, cfg.Server.DataDir)
 	if err != nil {
+		s.closeRedis()
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	s.store = st
@@ -76,6 +93,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*Server, error) {
 		if err != nil {
 			s.closeAPIs(ctx)
 			_ = st.Close()
+			s.closeRedis()
 			return nil, err
 		}
 		s.apis[c.ID] = b
@@ -122,7 +140,13 @@ func (s *Server) deployStored(ctx context.Context) {
 
 // env is what provisioning an API takes from the gateway.
 func (s *Server) env() buildEnv {
-	return buildEnv{log: s.log, meter: s.metrics, keys: storeKeys{s.store}}
+	return buildEnv{log: s.log, meter: s.metrics, keys: storeKeys{s.store}, rates: s.rates}
+}
+
+func (s *Server) closeRedis() {
+	if s.redis != nil {
+		_ = s.redis.Close()
+	}
 }
 
 // storeKeys finds API keys in the gateway's store for api-key plans.
@@ -256,6 +280,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.store != nil {
 		errs = append(errs, s.store.Close())
 	}
+	s.closeRedis()
 	s.log.Info("gateway stopped")
 	return errors.Join(errs...)
 }

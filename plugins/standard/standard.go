@@ -21,5 +21,6 @@ import (
 	_ "github.com/sluicegw/sluice/policies/jwt"
 	_ "github.com/sluicegw/sluice/policies/keyless"
 	_ "github.com/sluicegw/sluice/policies/messagefilter"
+	_ "github.com/sluicegw/sluice/policies/ratelimit"
 	_ "github.com/sluicegw/sluice/policies/transformheaders"
 )
