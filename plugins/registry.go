@@ -71,6 +71,8 @@ type Context struct {
 	APIID   string
 	// Name is the endpoint's or step's configured name, if any.
 	Name string
+	// Group describes the endpoint group of an endpoint being provisioned.
+	Group GroupInfo
 	// Keys finds the API keys issued by the management API; nil when the
 	// gateway keeps none.
 	Keys KeyFinder
@@ -97,6 +99,15 @@ type RateDecision struct {
 	RetryAfter time.Duration
 	// Reset is the wait until the whole budget is back.
 	Reset time.Duration
+}
+
+// GroupInfo is what an endpoint knows of its group.
+type GroupInfo struct {
+	Name string
+	// LoadBalancer is the group's: round-robin (default), random, weighted.
+	LoadBalancer string
+	// Weight is this endpoint's share under weighted balancing (0 means 1).
+	Weight int
 }
 
 // KeyFinder looks up API keys by the SHA-256 of the key (the key itself is

@@ -6,9 +6,11 @@ package httpproxy
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/sluicegw/sluice/mediation"
@@ -17,15 +19,20 @@ import (
 
 func init() {
 	plugins.RegisterEndpoint(plugins.EndpointPlugin{
-		Type: "http-proxy",
-		Config: func() any {
-			return &Config{HTTP: HTTPConfig{
-				ConnectTimeout: 5 * time.Second, ReadTimeout: 60 * time.Second, IdleTimeout: 90 * time.Second,
-			}}
-		},
+		Type:         "http-proxy",
+		Config:       func() any { c := DefaultConfig(); return &c },
 		Capabilities: func(any) mediation.Capabilities { return mediation.Capabilities{} },
-		New: func(_ plugins.Context, cfg any) (mediation.Endpoint, error) {
-			return New(*cfg.(*Config))
+		New: func(ctx plugins.Context, cfg any) (mediation.Endpoint, error) {
+			e, err := New(*cfg.(*Config))
+			if err != nil {
+				return nil, err
+			}
+			e.balancer, e.weight = ctx.Group.LoadBalancer, max(ctx.Group.Weight, 1)
+			if ctx.Logger != nil {
+				e.log = ctx.Logger.With("endpoint", ctx.Name)
+			}
+			e.startHealthChecks()
+			return e, nil
 		},
 	})
 }
@@ -38,6 +45,61 @@ type Config struct {
 	Target string `yaml:"target"`
 	// HTTP tunes the connections to the backend.
 	HTTP HTTPConfig `yaml:"http"`
+	// HealthCheck, when its path is set, probes the backend actively.
+	HealthCheck HealthCheck `yaml:"healthCheck"`
+	// CircuitBreaker takes the backend out after consecutive failures
+	// (passive ejection) and lets one request probe it after a cooldown.
+	CircuitBreaker CircuitBreaker `yaml:"circuitBreaker"`
+	// Retry says when a failed request is tried on another backend.
+	Retry Retry `yaml:"retry"`
+}
+
+// HealthCheck configures active health checks.
+type HealthCheck struct {
+	// Path is probed with GET; any 2xx or 3xx is healthy. "" disables
+	// active checks.
+	Path string `yaml:"path"`
+	// Interval between probes. Default 5s.
+	Interval time.Duration `yaml:"interval"`
+	// Timeout of one probe. Default 2s.
+	Timeout time.Duration `yaml:"timeout"`
+	// UnhealthyAfter consecutive failed probes take the backend out.
+	// Default 2.
+	UnhealthyAfter int `yaml:"unhealthyAfter"`
+	// HealthyAfter consecutive good probes put it back. Default 1.
+	HealthyAfter int `yaml:"healthyAfter"`
+}
+
+// CircuitBreaker configures passive ejection.
+type CircuitBreaker struct {
+	// Failures in a row (connection errors, 502/503/504) that open the
+	// breaker. Default 5; 0 disables it.
+	Failures int `yaml:"failures"`
+	// Cooldown is how long an open breaker keeps requests away before one
+	// probes the backend again. Default 10s.
+	Cooldown time.Duration `yaml:"cooldown"`
+}
+
+// Retry configures retries on another backend.
+type Retry struct {
+	// Attempts is how many backends a request may try in all. A request is
+	// retried when it never reached a backend (the connection failed), and,
+	// with Idempotent, when an idempotent request (GET, HEAD, OPTIONS, PUT,
+	// DELETE) got no response. Default 2.
+	Attempts int `yaml:"attempts"`
+	// Idempotent also retries idempotent requests whose backend failed
+	// after receiving them. Default false.
+	Idempotent bool `yaml:"idempotent"`
+}
+
+// DefaultConfig returns the configuration with every default set.
+func DefaultConfig() Config {
+	return Config{
+		HTTP:           HTTPConfig{ConnectTimeout: 5 * time.Second, ReadTimeout: 60 * time.Second, IdleTimeout: 90 * time.Second},
+		HealthCheck:    HealthCheck{Interval: 5 * time.Second, Timeout: 2 * time.Second, UnhealthyAfter: 2, HealthyAfter: 1},
+		CircuitBreaker: CircuitBreaker{Failures: 5, Cooldown: 10 * time.Second},
+		Retry:          Retry{Attempts: 2},
+	}
 }
 
 // HTTPConfig tunes the backend connections.
@@ -64,13 +126,38 @@ func (c *Config) Validate() error {
 	if c.HTTP.ConnectTimeout < 0 || c.HTTP.ReadTimeout < 0 || c.HTTP.IdleTimeout < 0 || c.HTTP.MaxConnsPerHost < 0 {
 		return plugins.Errorf("http", "timeouts and maxConnsPerHost must not be negative")
 	}
+	if h := c.HealthCheck; h.Path != "" {
+		switch {
+		case !strings.HasPrefix(h.Path, "/"):
+			return plugins.Errorf("healthCheck.path", "%q must start with /", h.Path)
+		case h.Interval < 100*time.Millisecond:
+			return plugins.Errorf("healthCheck.interval", "must be at least 100ms, got %s", h.Interval)
+		case h.Timeout <= 0:
+			return plugins.Errorf("healthCheck.timeout", "must be positive, got %s", h.Timeout)
+		case h.UnhealthyAfter < 1 || h.HealthyAfter < 1:
+			return plugins.Errorf("healthCheck", "unhealthyAfter and healthyAfter must be at least 1")
+		}
+	}
+	if c.CircuitBreaker.Failures < 0 || c.CircuitBreaker.Cooldown < 0 {
+		return plugins.Errorf("circuitBreaker", "failures and cooldown must not be negative")
+	}
+	if c.Retry.Attempts < 1 || c.Retry.Attempts > 10 {
+		return plugins.Errorf("retry.attempts", "must be between 1 and 10, got %d", c.Retry.Attempts)
+	}
 	return nil
 }
 
-// Endpoint is one backend.
+// Endpoint is one backend, with its health as seen by active checks and by
+// the requests it served.
 type Endpoint struct {
 	target    *url.URL
 	transport *http.Transport
+	cfg       Config
+	balancer  string // the group's load balancer
+	weight    int
+	log       *slog.Logger
+
+	health
 }
 
 // New returns the backend endpoint for a validated configuration.
@@ -79,8 +166,10 @@ func New(c Config) (*Endpoint, error) {
 		return nil, err
 	}
 	u, _ := url.Parse(c.Target)
+	e := &Endpoint{target: u, cfg: c, balancer: "round-robin", weight: 1, log: slog.Default()}
+	e.health.init()
 	dialer := &net.Dialer{Timeout: c.HTTP.ConnectTimeout, KeepAlive: 30 * time.Second}
-	return &Endpoint{target: u, transport: &http.Transport{
+	e.transport = &http.Transport{
 		Proxy:                 nil, // a gateway never goes through the environment's proxy
 		DialContext:           dialer.DialContext,
 		TLSHandshakeTimeout:   c.HTTP.ConnectTimeout,
@@ -90,7 +179,20 @@ func New(c Config) (*Endpoint, error) {
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   256,
 		ForceAttemptHTTP2:     false,
-	}}, nil
+	}
+	return e, nil
+}
+
+// Balancer is the group's load balancer type.
+func (e *Endpoint) Balancer() string { return e.balancer }
+
+// Weight is the endpoint's share under weighted balancing.
+func (e *Endpoint) Weight() int { return e.weight }
+
+// Retries is how many backends a request may try, and whether idempotent
+// requests are retried after reaching a failing backend.
+func (e *Endpoint) Retries() (attempts int, idempotent bool) {
+	return e.cfg.Retry.Attempts, e.cfg.Retry.Idempotent
 }
 
 // Target is the backend's base URL; do not modify it.
@@ -112,8 +214,9 @@ func (e *Endpoint) Subscribe(context.Context, mediation.SubscribeRequest) (media
 // Capabilities implements mediation.Endpoint: no message operations.
 func (e *Endpoint) Capabilities() mediation.Capabilities { return mediation.Capabilities{} }
 
-// Close drops idle backend connections.
+// Close stops the health checks and drops idle backend connections.
 func (e *Endpoint) Close(context.Context) error {
+	e.stopHealthChecks()
 	e.transport.CloseIdleConnections()
 	return nil
 }

@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/sluicegw/sluice/mediation"
 	"github.com/sluicegw/sluice/plugins"
@@ -38,8 +37,8 @@ type Backend interface {
 
 // Entrypoint proxies requests. One value serves one API.
 type Entrypoint struct {
-	next    atomic.Uint64
-	proxies sync.Map // Backend → *httputil.ReverseProxy
+	once  sync.Once
+	proxy *httputil.ReverseProxy // nil when the group has no backend
 }
 
 // Accepts takes every request: a proxy API has nothing else to choose.
@@ -48,44 +47,36 @@ func (e *Entrypoint) Accepts(*http.Request) bool { return true }
 // Rank implements mediation.Ranked.
 func (e *Entrypoint) Rank() int { return mediation.RankDefault }
 
-// Serve forwards the request to the next backend of the group.
+// Serve forwards the request to a backend of the group.
 func (e *Entrypoint) Serve(w http.ResponseWriter, r *http.Request, x *mediation.Exchange) {
-	group := x.Group()
-	var backends []Backend
-	for _, ep := range group {
-		if b, ok := ep.(Backend); ok {
-			backends = append(backends, b)
-		}
-	}
-	if len(backends) == 0 {
+	e.once.Do(func() { e.proxy = newProxy(x.Group()) })
+	if e.proxy == nil {
 		mediation.WriteProblem(w, http.StatusBadGateway, "No backend configured", "the API's first endpoint group has no http-proxy endpoint", nil)
 		return
 	}
-	b := backends[e.next.Add(1)%uint64(len(backends))]
 	ctx := context.WithValue(r.Context(), relPathKey{}, x.RelativePath)
-	e.proxyFor(b).ServeHTTP(w, r.WithContext(ctx))
+	e.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
-// relPathKey carries the path below the listener prefix to Rewrite.
-type relPathKey struct{}
-
-func (e *Entrypoint) proxyFor(b Backend) *httputil.ReverseProxy {
-	if p, ok := e.proxies.Load(b); ok {
-		return p.(*httputil.ReverseProxy)
+// newProxy returns the reverse proxy over the group's backends, or nil.
+func newProxy(group []mediation.Endpoint) *httputil.ReverseProxy {
+	var members []Member
+	for _, ep := range group {
+		if m, ok := ep.(Member); ok {
+			members = append(members, m)
+		}
 	}
-	target := b.Target()
-	p := &httputil.ReverseProxy{
-		Transport: b.Transport(),
+	if len(members) == 0 {
+		return nil
+	}
+	return &httputil.ReverseProxy{
+		Transport: newPool(members),
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			rel, _ := pr.In.Context().Value(relPathKey{}).(string)
-			pr.Out.URL.Scheme = target.Scheme
-			pr.Out.URL.Host = target.Host
-			pr.Out.URL.Path = joinPath(target.Path, rel)
-			pr.Out.URL.RawPath = ""
-			pr.Out.URL.RawQuery = pr.In.URL.RawQuery
+			// The pool sets scheme, host and path per backend tried.
 			pr.Out.Host = ""
 			pr.SetXForwarded()
 		},
+		FlushInterval: -1, // stream: SSE and chunked responses flow as they come
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if errors.Is(err, r.Context().Err()) {
 				return // the client went away
@@ -93,8 +84,6 @@ func (e *Entrypoint) proxyFor(b Backend) *httputil.ReverseProxy {
 			mediation.WriteProblem(w, http.StatusBadGateway, "Backend unreachable", err.Error(), nil)
 		},
 	}
-	actual, _ := e.proxies.LoadOrStore(b, p)
-	return actual.(*httputil.ReverseProxy)
 }
 
 // joinPath replaces the listener prefix (already stripped into rel) by the

@@ -49,7 +49,9 @@ func backend(t *testing.T, name string) *httptest.Server {
 func gateway(t *testing.T, targets ...string) *httptest.Server {
 	var group []mediation.Endpoint
 	for _, tgt := range targets {
-		e, err := endpoint.New(endpoint.Config{Target: tgt, HTTP: endpoint.HTTPConfig{ConnectTimeout: time.Second}})
+		cfg := endpoint.DefaultConfig()
+		cfg.Target, cfg.HTTP.ConnectTimeout = tgt, time.Second
+		e, err := endpoint.New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

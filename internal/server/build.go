@@ -57,6 +57,7 @@ func buildAPI(ctx context.Context, reg *plugins.Registry, c *config.API, env bui
 		}
 		for _, ep := range g.Endpoints {
 			pctx.Name = ep.Name
+			pctx.Group = groupInfo(g, ep)
 			e, err := p.New(pctx, ep.Decoded)
 			if err != nil {
 				return nil, fmt.Errorf("api %q: endpoint %q: %w", c.ID, ep.Name, err)
@@ -156,6 +157,7 @@ func buildNamedGroups(reg *plugins.Registry, pctx plugins.Context, c *config.API
 		}
 		for _, ep := range g.Endpoints {
 			pctx.Name = ep.Name
+			pctx.Group = groupInfo(g, ep)
 			e, err := p.New(pctx, ep.Decoded)
 			if err != nil {
 				return named, fmt.Errorf("api %q: endpoint %q: %w", c.ID, ep.Name, err)
@@ -283,4 +285,12 @@ func firstGroupName(c *config.API) string {
 		return ""
 	}
 	return c.EndpointGroups[0].Name
+}
+
+func groupInfo(g config.EndpointGroup, ep config.Endpoint) plugins.GroupInfo {
+	gi := plugins.GroupInfo{Name: g.Name, LoadBalancer: "round-robin", Weight: max(ep.Weight, 1)}
+	if g.LoadBalancer != nil && g.LoadBalancer.Type != "" {
+		gi.LoadBalancer = g.LoadBalancer.Type
+	}
+	return gi
 }

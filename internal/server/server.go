@@ -234,7 +234,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(w, r)
 		return
 	}
+	// The path is normalized once, here, and everything after — routing,
+	// plans, flows, the path forwarded to a backend — sees that form.
 	p := cleanRequestPath(r.URL.Path)
+	r.URL.Path, r.URL.RawPath = p, ""
 	rt, rel := s.routes.Load().match(r.Host, p)
 	if rt == nil {
 		mediation.WriteProblem(w, http.StatusNotFound, "No API at this path", p, nil)

@@ -1,0 +1,200 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/sluicegw/sluice/internal/testutil/gatewaytest"
+)
+
+// namedBackend answers "<name> <path>" and 200 on /health; it can be
+// stopped and started again on the same address.
+type namedBackend struct {
+	name, addr string
+	srv        *http.Server
+}
+
+func startNamedBackend(t *testing.T, name, addr string) *namedBackend {
+	t.Helper()
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &namedBackend{name: name, addr: ln.Addr().String()}
+	b.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s", name, r.URL.Path)
+	})}
+	go func() { _ = b.srv.Serve(ln) }()
+	t.Cleanup(b.stop)
+	return b
+}
+
+func (b *namedBackend) stop() { _ = b.srv.Close() }
+
+// Issue 5, must show 2: round-robin over two backends; with one killed,
+// every request still answers 200; once it is back and healthy, it gets
+// requests again.
+func TestProxyRoundRobinSurvivesADeadBackend(t *testing.T) {
+	a, b := startNamedBackend(t, "a", ""), startNamedBackend(t, "b", "")
+	gw := gatewaytest.Start(t, fmt.Sprintf(`
+server:
+  http: {listen: "127.0.0.1:0"}
+  admin: {listen: "off"}
+apis:
+  - id: pets
+    type: proxy
+    listeners: [{type: http, paths: [/pets], entrypoints: [{type: http-proxy}]}]
+    endpointGroups:
+      - name: default
+        type: http-proxy
+        loadBalancer: {type: round-robin}
+        sharedConfiguration: {healthCheck: {path: /health, interval: 100ms}, circuitBreaker: {cooldown: 300ms}}
+        endpoints:
+          - {name: a, configuration: {target: "http://%s"}}
+          - {name: b, configuration: {target: "http://%s"}}
+`, a.addr, b.addr))
+	url := "http://" + gw.Addr() + "/pets/x"
+	seen := func(n int) map[string]int {
+		t.Helper()
+		counts := map[string]int{}
+		for range n {
+			code, _, body := call(t, url)
+			if code != http.StatusOK {
+				t.Fatalf("%d %s", code, body)
+			}
+			counts[strings.Fields(body)[0]]++
+		}
+		return counts
+	}
+	if c := seen(10); c["a"] != 5 || c["b"] != 5 {
+		t.Fatalf("round-robin split %v, want 5 and 5", c)
+	}
+	b.stop()
+	if c := seen(50); c["a"] != 50 {
+		t.Fatalf("with b dead: %v, want every request answered by a", c)
+	}
+	startNamedBackend(t, "b", b.addr)
+	deadline := time.Now().Add(10 * time.Second)
+	for seen(4)["b"] == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("b never got requests again after it came back")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Issue 5, must show 3 (in part): a WebSocket echo works through the proxy.
+func TestProxyWebSocketEcho(t *testing.T) {
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for {
+			typ, msg, err := c.Read(r.Context())
+			if err != nil {
+				return
+			}
+			if err := c.Write(r.Context(), typ, append([]byte("echo: "), msg...)); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(echo.Close)
+	gw := gatewaytest.Start(t, proxyAPI(echo.URL, "{name: open, security: {type: keyless}}"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws://"+gw.Addr()+"/petstore/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	for _, m := range []string{"one", "two"} {
+		if err := c.Write(ctx, websocket.MessageText, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+		_, got, err := c.Read(ctx)
+		if err != nil || string(got) != "echo: "+m {
+			t.Fatalf("got %q %v", got, err)
+		}
+	}
+	c.Close(websocket.StatusNormalClosure, "")
+}
+
+// Issue 5, must show 7: dot segments, encoded dots and slashes and double
+// slashes are normalized once, then matched and forwarded in that form:
+// they never reach an API (and so a plan) or a backend path they do not
+// name plainly.
+func TestProxyPathTricks(t *testing.T) {
+	pub, priv := echoBackend(t), echoBackend(t)
+	gw := gatewaytest.Start(t, fmt.Sprintf(`
+server:
+  http: {listen: "127.0.0.1:0"}
+  admin: {listen: "off"}
+apis:
+  - id: public
+    type: proxy
+    listeners: [{type: http, paths: [/public], entrypoints: [{type: http-proxy}]}]
+    endpointGroups: [{name: d, type: http-proxy, endpoints: [{name: p, configuration: {target: "%s/v1/public"}}]}]
+    plans: [{name: open, security: {type: keyless}}]
+  - id: admin
+    type: proxy
+    listeners: [{type: http, paths: [/admin], entrypoints: [{type: http-proxy}]}]
+    endpointGroups: [{name: d, type: http-proxy, endpoints: [{name: a, configuration: {target: "%s/v1/admin"}}]}]
+    plans: [{name: keys, security: {type: api-key}}]
+`, pub.URL, priv.URL))
+	base := "http://" + gw.Addr()
+	for _, tc := range []struct {
+		path string
+		code int
+		body string // the backend's view, when it is reached
+	}{
+		{"/public/a", 200, "/v1/public/a? xff=127.0.0.1"},
+		{"/public/../admin/users", 401, ""},
+		{"/public/%2e%2e/admin/users", 401, ""},
+		{"/public/%2E%2E/%2E%2E/admin", 401, ""},
+		{"/public%2F..%2Fadmin/users", 401, ""},
+		{"//admin/users", 401, ""},
+		{"/public//a//b", 200, "/v1/public/a/b? xff=127.0.0.1"},
+		{"/public/a/../../../etc/passwd", 404, ""},
+		{"/public/a/%2e%2e/%2e%2e/v1/admin", 404, ""},
+	} {
+		code, _, body := rawGet(t, base, tc.path)
+		if code != tc.code || (tc.body != "" && body != tc.body) {
+			t.Errorf("%s: %d %q, want %d %q", tc.path, code, body, tc.code, tc.body)
+		}
+	}
+}
+
+// rawGet sends "GET <path>" exactly as written, on a connection of its
+// own: HTTP clients clean paths or read "//x" as a host.
+func rawGet(t *testing.T, base, path string) (int, string, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n", path)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Content-Type"), string(body)
+}
