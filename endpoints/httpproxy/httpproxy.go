@@ -112,6 +112,9 @@ type HTTPConfig struct {
 	IdleTimeout time.Duration `yaml:"idleTimeout"`
 	// MaxConnsPerHost caps connections to the backend; 0 is unlimited.
 	MaxConnsPerHost int `yaml:"maxConnsPerHost"`
+	// H2C speaks HTTP/2 without TLS to an http:// backend: what gRPC
+	// servers expect. Default false (HTTP/1.1; HTTP/2 over https://).
+	H2C bool `yaml:"h2c"`
 }
 
 // Validate checks the configuration.
@@ -178,7 +181,14 @@ func New(c Config) (*Endpoint, error) {
 		MaxConnsPerHost:       c.HTTP.MaxConnsPerHost,
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   256,
-		ForceAttemptHTTP2:     false,
+		ForceAttemptHTTP2:     u.Scheme == "https",
+	}
+	if c.HTTP.H2C {
+		if u.Scheme != "http" {
+			return nil, plugins.Errorf("http.h2c", "applies to http:// targets; https:// negotiates HTTP/2 by itself")
+		}
+		e.transport.Protocols = new(http.Protocols)
+		e.transport.Protocols.SetUnencryptedHTTP2(true)
 	}
 	return e, nil
 }

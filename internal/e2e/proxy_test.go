@@ -13,6 +13,12 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/sluicegw/sluice/internal/testutil/gatewaytest"
 )
@@ -197,4 +203,47 @@ func rawGet(t *testing.T, base, path string) (int, string, string) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header.Get("Content-Type"), string(body)
+}
+
+// Issue 5, must show 3 (in part): a gRPC call over h2c works through the
+// proxy, trailers (the call's status) included.
+func TestProxyGRPCOverH2C(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	hs := health.NewServer()
+	hs.SetServingStatus("pets", healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(srv, hs)
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(srv.Stop)
+
+	gw := gatewaytest.Start(t, fmt.Sprintf(`
+server:
+  http: {listen: "127.0.0.1:0"}
+  admin: {listen: "off"}
+apis:
+  - id: grpc
+    type: proxy
+    listeners: [{type: http, paths: [/], entrypoints: [{type: http-proxy}]}]
+    endpointGroups:
+      - {name: d, type: http-proxy, endpoints: [{name: g, configuration: {target: "http://%s", http: {h2c: true}}}]}
+`, ln.Addr()))
+	conn, err := grpc.NewClient(gw.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "pets"})
+	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("Check through the proxy: %v %v", resp, err)
+	}
+	// An error status travels in the trailers: it must arrive as sent.
+	_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "unknown"})
+	if status.Code(err) != codes.NotFound {
+		t.Fatalf("unknown service through the proxy: %v, want NotFound from the backend's trailers", err)
+	}
 }

@@ -182,7 +182,12 @@ func (s *Server) Start() error {
 		IdleTimeout:       time.Duration(sc.HTTP.IdleTimeout),
 		MaxHeaderBytes:    sc.HTTP.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		// HTTP/1.1, and HTTP/2 without TLS (h2c) for gRPC clients and
+		// backends behind proxy APIs.
+		Protocols: new(http.Protocols),
 	}
+	s.httpSrv.Protocols.SetHTTP1(true)
+	s.httpSrv.Protocols.SetUnencryptedHTTP2(true)
 	go s.serve(s.httpSrv, s.httpLn)
 	if sc.Admin.Listen != "off" {
 		if s.adminLn, err = net.Listen("tcp", sc.Admin.Listen); err != nil {
