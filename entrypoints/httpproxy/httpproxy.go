@@ -9,6 +9,7 @@ package httpproxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -24,8 +25,34 @@ func init() {
 		Type:     "http-proxy",
 		Listener: "http",
 		QoS:      []mediation.QoS{mediation.QoSNone, mediation.QoSAuto},
-		New:      func(plugins.Context, any) (mediation.Entrypoint, error) { return &Entrypoint{}, nil },
+		Config:   func() any { c := DefaultConfig(); return &c },
+		New: func(_ plugins.Context, cfg any) (mediation.Entrypoint, error) {
+			c := plugins.ConfigOr(cfg, DefaultConfig)
+			if err := c.Validate(); err != nil {
+				return nil, err
+			}
+			return &Entrypoint{cfg: c}, nil
+		},
 	})
+}
+
+// Config configures the http-proxy entrypoint.
+type Config struct {
+	// MaxRequestBodySize bounds a request body in bytes; a larger one is
+	// answered 413 and never reaches a backend. 0 means no limit. Default
+	// 10 MiB.
+	MaxRequestBodySize int64 `yaml:"maxRequestBodySize"`
+}
+
+// DefaultConfig returns the configuration with every default set.
+func DefaultConfig() Config { return Config{MaxRequestBodySize: 10 << 20} }
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if c.MaxRequestBodySize < 0 {
+		return plugins.Errorf("maxRequestBodySize", "must not be negative, got %d", c.MaxRequestBodySize)
+	}
+	return nil
 }
 
 // Backend is what an endpoint offers to be proxied to; the http-proxy
@@ -37,6 +64,7 @@ type Backend interface {
 
 // Entrypoint proxies requests. One value serves one API.
 type Entrypoint struct {
+	cfg   Config
 	once  sync.Once
 	proxy *httputil.ReverseProxy // nil when the group has no backend
 }
@@ -53,6 +81,13 @@ func (e *Entrypoint) Serve(w http.ResponseWriter, r *http.Request, x *mediation.
 	if e.proxy == nil {
 		mediation.WriteProblem(w, http.StatusBadGateway, "No backend configured", "the API's first endpoint group has no http-proxy endpoint", nil)
 		return
+	}
+	if limit := e.cfg.MaxRequestBodySize; limit > 0 {
+		if r.ContentLength > limit {
+			tooLarge(w, limit)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 	}
 	ctx := context.WithValue(r.Context(), relPathKey{}, x.RelativePath)
 	e.proxy.ServeHTTP(w, r.WithContext(ctx))
@@ -81,9 +116,19 @@ func newProxy(group []mediation.Endpoint) *httputil.ReverseProxy {
 			if errors.Is(err, r.Context().Err()) {
 				return // the client went away
 			}
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				tooLarge(w, tooBig.Limit)
+				return
+			}
 			mediation.WriteProblem(w, http.StatusBadGateway, "Backend unreachable", err.Error(), nil)
 		},
 	}
+}
+
+func tooLarge(w http.ResponseWriter, limit int64) {
+	mediation.WriteProblem(w, http.StatusRequestEntityTooLarge, "Request body too large",
+		fmt.Sprintf("this API takes at most %d bytes", limit), http.Header{"Connection": {"close"}})
 }
 
 // joinPath replaces the listener prefix (already stripped into rel) by the

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -245,5 +246,45 @@ apis:
 	_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "unknown"})
 	if status.Code(err) != codes.NotFound {
 		t.Fatalf("unknown service through the proxy: %v, want NotFound from the backend's trailers", err)
+	}
+}
+
+// A request body over the limit is answered 413, with or without a
+// Content-Length, and the backend never sees it.
+func TestProxyBodyLimit(t *testing.T) {
+	var reached atomic.Int32
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		if n > 1000 {
+			reached.Add(1)
+		}
+		fmt.Fprintf(w, "%d bytes", n)
+	}))
+	t.Cleanup(be.Close)
+	cfg := strings.Replace(proxyAPI(be.URL, "{name: open, security: {type: keyless}}"), "entrypoints: [{type: http-proxy}]",
+		"entrypoints: [{type: http-proxy, configuration: {maxRequestBodySize: 1000}}]", 1)
+	gw := gatewaytest.Start(t, cfg)
+	url := "http://" + gw.Addr() + "/petstore/upload"
+	post := func(body io.Reader) (int, string) {
+		resp, err := http.Post(url, "application/octet-stream", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := post(strings.NewReader(strings.Repeat("x", 1000))); code != http.StatusOK || body != "1000 bytes" {
+		t.Fatalf("at the limit: %d %s", code, body)
+	}
+	if code, _ := post(strings.NewReader(strings.Repeat("x", 1001))); code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("over the limit with a Content-Length: %d, want 413", code)
+	}
+	// No Content-Length: the limit bites while the body streams.
+	if code, _ := post(io.MultiReader(strings.NewReader(strings.Repeat("x", 5000)))); code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("over the limit, chunked: %d, want 413", code)
+	}
+	if reached.Load() != 0 {
+		t.Fatal("a body over the limit reached the backend whole")
 	}
 }
