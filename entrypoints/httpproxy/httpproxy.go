@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -27,11 +28,7 @@ func init() {
 		QoS:      []mediation.QoS{mediation.QoSNone, mediation.QoSAuto},
 		Config:   func() any { c := DefaultConfig(); return &c },
 		New: func(_ plugins.Context, cfg any) (mediation.Entrypoint, error) {
-			c := plugins.ConfigOr(cfg, DefaultConfig)
-			if err := c.Validate(); err != nil {
-				return nil, err
-			}
-			return &Entrypoint{cfg: c}, nil
+			return New(plugins.ConfigOr(cfg, DefaultConfig))
 		},
 	})
 }
@@ -42,6 +39,13 @@ type Config struct {
 	// answered 413 and never reaches a backend. 0 means no limit. Default
 	// 10 MiB.
 	MaxRequestBodySize int64 `yaml:"maxRequestBodySize"`
+	// TrustedProxies are the addresses or CIDR ranges (a load balancer in
+	// front of the gateway) whose X-Forwarded-For/-Proto/-Host are kept
+	// and extended. Anyone else's are replaced: a client cannot choose the
+	// address a backend sees. Default none.
+	TrustedProxies []string `yaml:"trustedProxies"`
+
+	trusted []netip.Prefix
 }
 
 // DefaultConfig returns the configuration with every default set.
@@ -51,6 +55,18 @@ func DefaultConfig() Config { return Config{MaxRequestBodySize: 10 << 20} }
 func (c *Config) Validate() error {
 	if c.MaxRequestBodySize < 0 {
 		return plugins.Errorf("maxRequestBodySize", "must not be negative, got %d", c.MaxRequestBodySize)
+	}
+	c.trusted = c.trusted[:0]
+	for _, t := range c.TrustedProxies {
+		p, err := netip.ParsePrefix(t)
+		if err != nil {
+			a, aerr := netip.ParseAddr(t)
+			if aerr != nil {
+				return plugins.Errorf("trustedProxies", "%q is not an address or a CIDR range", t)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		c.trusted = append(c.trusted, p.Masked())
 	}
 	return nil
 }
@@ -69,6 +85,14 @@ type Entrypoint struct {
 	proxy *httputil.ReverseProxy // nil when the group has no backend
 }
 
+// New returns an http-proxy entrypoint, or the configuration's problem.
+func New(cfg Config) (*Entrypoint, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Entrypoint{cfg: cfg}, nil
+}
+
 // Accepts takes every request: a proxy API has nothing else to choose.
 func (e *Entrypoint) Accepts(*http.Request) bool { return true }
 
@@ -77,7 +101,7 @@ func (e *Entrypoint) Rank() int { return mediation.RankDefault }
 
 // Serve forwards the request to a backend of the group.
 func (e *Entrypoint) Serve(w http.ResponseWriter, r *http.Request, x *mediation.Exchange) {
-	e.once.Do(func() { e.proxy = newProxy(x.Group()) })
+	e.once.Do(func() { e.proxy = newProxy(x.Group(), e.cfg.trusted) })
 	if e.proxy == nil {
 		mediation.WriteProblem(w, http.StatusBadGateway, "No backend configured", "the API's first endpoint group has no http-proxy endpoint", nil)
 		return
@@ -94,7 +118,7 @@ func (e *Entrypoint) Serve(w http.ResponseWriter, r *http.Request, x *mediation.
 }
 
 // newProxy returns the reverse proxy over the group's backends, or nil.
-func newProxy(group []mediation.Endpoint) *httputil.ReverseProxy {
+func newProxy(group []mediation.Endpoint, trusted []netip.Prefix) *httputil.ReverseProxy {
 	var members []Member
 	for _, ep := range group {
 		if m, ok := ep.(Member); ok {
@@ -109,6 +133,21 @@ func newProxy(group []mediation.Endpoint) *httputil.ReverseProxy {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			// The pool sets scheme, host and path per backend tried.
 			pr.Out.Host = ""
+			in := pr.In.Header
+			if fromTrusted(pr.In.RemoteAddr, trusted) {
+				// Keep what the proxy in front said; SetXForwarded appends
+				// its address to X-Forwarded-For.
+				if v := in.Values("X-Forwarded-For"); len(v) > 0 {
+					pr.Out.Header["X-Forwarded-For"] = v
+				}
+				pr.SetXForwarded()
+				for _, h := range []string{"X-Forwarded-Proto", "X-Forwarded-Host"} {
+					if v := in.Get(h); v != "" {
+						pr.Out.Header.Set(h, v)
+					}
+				}
+				return
+			}
 			pr.SetXForwarded()
 		},
 		FlushInterval: -1, // stream: SSE and chunked responses flow as they come
@@ -124,6 +163,23 @@ func newProxy(group []mediation.Endpoint) *httputil.ReverseProxy {
 			mediation.WriteProblem(w, http.StatusBadGateway, "Backend unreachable", err.Error(), nil)
 		},
 	}
+}
+
+func fromTrusted(remote string, trusted []netip.Prefix) bool {
+	if len(trusted) == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return false
+	}
+	a := ap.Addr().Unmap()
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func tooLarge(w http.ResponseWriter, limit int64) {

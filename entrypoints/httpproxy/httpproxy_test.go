@@ -47,6 +47,10 @@ func backend(t *testing.T, name string) *httptest.Server {
 
 // gateway mounts a proxy API at /petstore in front of the backends.
 func gateway(t *testing.T, targets ...string) *httptest.Server {
+	return gatewayWith(t, httpproxy.DefaultConfig(), targets...)
+}
+
+func gatewayWith(t *testing.T, cfg httpproxy.Config, targets ...string) *httptest.Server {
 	var group []mediation.Endpoint
 	for _, tgt := range targets {
 		cfg := endpoint.DefaultConfig()
@@ -59,7 +63,7 @@ func gateway(t *testing.T, targets ...string) *httptest.Server {
 	}
 	api := mediation.NewAPI(mediation.APIOptions{
 		ID: "petstore", Endpoint: group[0], Group: group,
-		Entrypoints: []mediation.EntrypointBinding{{Type: "http-proxy", Entrypoint: &httpproxy.Entrypoint{}}},
+		Entrypoints: []mediation.EntrypointBinding{{Type: "http-proxy", Entrypoint: entrypoint(t, cfg)}},
 	})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rel := strings.TrimPrefix(r.URL.Path, "/petstore")
@@ -145,5 +149,29 @@ func TestBackendDownIs502(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadGateway || resp.Header.Get("Content-Type") != "application/problem+json" {
 		t.Fatalf("status %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}
+
+func entrypoint(t *testing.T, cfg httpproxy.Config) *httpproxy.Entrypoint {
+	e, err := httpproxy.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// Forwarding headers from a trusted proxy in front are kept and extended.
+func TestTrustedProxyForwardedHeaders(t *testing.T) {
+	a := backend(t, "a")
+	cfg := httpproxy.DefaultConfig()
+	cfg.TrustedProxies = []string{"127.0.0.0/8"}
+	gw := gatewayWith(t, cfg, a.URL+"/base")
+	got := get(t, gw.URL+"/petstore/pets", http.Header{"X-Forwarded-For": {"203.0.113.9"}, "X-Forwarded-Host": {"api.example.com"}})
+	if want := "a /base/pets? xff=203.0.113.9, 127.0.0.1 host=api.example.com"; !strings.HasPrefix(got, want) {
+		t.Fatalf("backend saw %q, want prefix %q", got, want)
+	}
+	cfg.TrustedProxies = []string{"not an address"}
+	if _, err := httpproxy.New(cfg); err == nil {
+		t.Fatal("a bad trustedProxies entry was accepted")
 	}
 }
