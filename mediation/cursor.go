@@ -123,6 +123,12 @@ func (c Cursor) AppendToken(dst []byte) []byte {
 }
 
 func (c Cursor) appendBinary(b []byte) []byte {
+	return c.appendPositions(c.appendHead(b))
+}
+
+// appendHead appends the token's version, stream table and position count:
+// what stays the same while only offsets change.
+func (c Cursor) appendHead(b []byte) []byte {
 	b = append(b, cursorVersion)
 	// Stream table: positions are sorted by stream, so equal names are adjacent.
 	streams := 0
@@ -138,7 +144,11 @@ func (c Cursor) appendBinary(b []byte) []byte {
 			b = append(b, p.Stream...)
 		}
 	}
-	b = binary.AppendUvarint(b, uint64(len(c.positions)))
+	return binary.AppendUvarint(b, uint64(len(c.positions)))
+}
+
+// appendPositions appends the (stream index, partition, offset) triples.
+func (c Cursor) appendPositions(b []byte) []byte {
 	idx := -1
 	for i, p := range c.positions {
 		if i == 0 || p.Stream != c.positions[i-1].Stream {
@@ -149,6 +159,38 @@ func (c Cursor) appendBinary(b []byte) []byte {
 		b = binary.AppendVarint(b, p.Offset)
 	}
 	return b
+}
+
+// tokenCache appends the tokens of a cursor that keeps its partitions and
+// only moves their offsets (a stream's, between two new partitions), with
+// the unchanging start of the token encoded once: base64 encodes every 3
+// bytes on their own, so the whole 3-byte groups of the head keep their
+// text while the offsets after them change.
+type tokenCache struct {
+	positions int    // len(Cursor.positions) the cache was made for; 0: none
+	text      []byte // base64 of head[:len(head)/3*3]
+	tail      []byte // the last len(head)%3 bytes of the head
+}
+
+// appendToken appends c.AppendToken().
+func (t *tokenCache) appendToken(dst []byte, c *Cursor) []byte {
+	if len(c.positions) == 0 {
+		return c.AppendToken(dst)
+	}
+	if t.positions != len(c.positions) {
+		// Partitions are only ever added to a stream's cursor, so the same
+		// count means the same stream table.
+		var raw [96]byte
+		head := c.appendHead(raw[:0])
+		whole := len(head) / 3 * 3
+		t.text = base64.RawURLEncoding.AppendEncode(t.text[:0], head[:whole])
+		t.tail = append(t.tail[:0], head[whole:]...)
+		t.positions = len(c.positions)
+	}
+	var raw [96]byte
+	rest := c.appendPositions(append(raw[:0], t.tail...))
+	dst = append(dst, t.text...)
+	return base64.RawURLEncoding.AppendEncode(dst, rest)
 }
 
 // ParseCursor decodes a token made by Cursor.String. Every failure wraps

@@ -3,6 +3,7 @@ package mediation
 import (
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -86,14 +87,101 @@ func (m *Message) Nack(err error) {
 	m.settle(err)
 }
 
+// AckAll acks every message of ms, as calling Ack on each would, but settles
+// the messages of one stream together: one window update and one metric
+// update per run of messages from the same stream instead of one per
+// message. Entrypoints that deliver in batches (a flushed SSE write) use it.
+//
+// The caller must not use the messages of ms after AckAll returns: the
+// memory of a message from NewMessages is reused once all its batch is
+// done with.
+func AckAll(ms []*Message) {
+	var (
+		s *Stream // the stream of the run being settled
+		n int     // messages of s settled and not yet counted
+	)
+	for _, m := range ms {
+		if !atomic.CompareAndSwapUint32(&m.ack.settled, 0, 1) {
+			continue
+		}
+		st := m.ack.stream
+		if st == nil {
+			m.ackSource(nil)
+			continue
+		}
+		if st != s {
+			if s != nil {
+				s.settledOK(n)
+			}
+			s, n = st, 0
+		}
+		origin := m.ack.origin
+		if origin == nil {
+			origin = m
+		}
+		origin.ackSource(nil)
+		if st.sub != nil {
+			// An own stream's source message went to this client alone,
+			// and the engine is done with it.
+			origin.ack.slab.release()
+		}
+		n++
+	}
+	if s != nil {
+		s.settledOK(n)
+	}
+}
+
 // ackState is a message's acknowledgement, kept by value so that the
 // message path allocates nothing for it.
 type ackState struct {
-	source  func(error) // the connector's (SetAck)
-	stream  *Stream     // the stream that handed the message to a client
-	origin  *Message    // the source message, when this is a client's copy
-	settled uint32      // Ack or Nack happened (atomic)
-	sourced uint32      // source was called (atomic)
+	source  func(error)  // the connector's (SetAck)
+	stream  *Stream      // the stream that handed the message to a client
+	origin  *Message     // the source message, when this is a client's copy
+	settled uint32       // Ack or Nack happened (atomic)
+	sourced uint32       // source was called (atomic)
+	slab    *messageSlab // the batch the message was allocated in (NewMessages)
+}
+
+// slabSize is the most messages NewMessages hands out in one batch.
+const slabSize = 128
+
+// messageSlab is a batch of messages allocated together, reused once every
+// message handed out from it was released.
+type messageSlab struct {
+	msgs [slabSize]Message
+	live atomic.Int32 // handed out and not yet released
+}
+
+var slabPool = sync.Pool{New: func() any { return new(messageSlab) }}
+
+// NewMessages returns n zeroed messages (n at most 128) for a connector to
+// fill, in one allocation that is reused when the engine is done with them
+// all: a source turns every fetched batch into messages, and allocating them
+// afresh would be most of its garbage. The engine knows when it is done with
+// a message only on some paths (see AckAll); a batch it cannot release is
+// left to the garbage collector.
+func NewMessages(n int) []Message {
+	if n > slabSize {
+		return make([]Message, n)
+	}
+	sl := slabPool.Get().(*messageSlab)
+	sl.live.Store(int32(n))
+	msgs := sl.msgs[:n:n]
+	for i := range msgs {
+		msgs[i].ack.slab = sl
+	}
+	return msgs
+}
+
+// release tells the slab one of its messages is done with; the last one
+// returns it to the pool, cleared so that it keeps no record alive there.
+func (sl *messageSlab) release() {
+	if sl == nil || sl.live.Add(-1) != 0 {
+		return
+	}
+	sl.msgs = [slabSize]Message{}
+	slabPool.Put(sl)
 }
 
 func (m *Message) settle(err error) {

@@ -45,8 +45,9 @@ type Stream struct {
 	room     chan struct{} // cap 1: the window may have room again
 	idle     *time.Timer   // NextWithin's, reused
 	cursor   Cursor
-	track    bool // the source carries positions, so messages get cursors
-	onDemand bool // StreamRequest.CursorOnDemand: no Message.Cursor strings
+	tokens   tokenCache // AppendCursor's, for the client's goroutine
+	track    bool       // the source carries positions, so messages get cursors
+	onDemand bool       // StreamRequest.CursorOnDemand: no Message.Cursor strings
 
 	sub    Subscription // own streams
 	hub    *hub         // shared streams
@@ -273,6 +274,25 @@ func (s *Stream) settle(m *Message, err error) {
 	s.release()
 }
 
+// settledOK counts n messages acked by AckAll, whose sources were told, and
+// frees their window slots: what settle does for each, in one step.
+func (s *Stream) settledOK(n int) {
+	if n == 0 {
+		return
+	}
+	if c, ok := s.x.binding.metrics.MessagesOut.(interface{ Add(float64) }); ok {
+		c.Add(float64(n))
+	} else {
+		for range n {
+			s.x.binding.metrics.MessagesOut.Inc()
+		}
+	}
+	if s.sub != nil {
+		s.inflight.Add(-int64(n))
+		s.signalRoom()
+	}
+}
+
 // release frees the window slot of a settled message (own streams).
 func (s *Stream) release() {
 	if s.sub != nil {
@@ -288,7 +308,7 @@ func (s *Stream) AppendCursor(dst []byte) []byte {
 	if !s.track {
 		return dst
 	}
-	return s.cursor.AppendToken(dst)
+	return s.tokens.appendToken(dst, &s.cursor)
 }
 
 // Cursor returns the token that resumes right after the last message Next

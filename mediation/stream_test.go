@@ -320,3 +320,44 @@ func TestSubscribeRefusesBadCursors(t *testing.T) {
 		})
 	}
 }
+
+// AckAll, with which SSE acks a flushed batch, settles like Ack one by one:
+// every source is acked once, the window frees for every message, already
+// settled messages keep their outcome, and the stream reads on.
+func TestStreamAckAll(t *testing.T) {
+	t.Parallel()
+	const window = 4
+	h := newHarness(t, setup{partitions: 1, start: mediation.StartEarliest, qos: mediation.QoSAtLeastOnce, window: window})
+	pos := h.ep.append(0, "a", "b", "c", "d", "e", "f", "g", "h")
+	s := h.stream(t, mediation.StreamRequest{})
+	src := h.ep.sub(t, 0)
+	var held []*mediation.Message
+	for range window {
+		held = append(held, next(t, s))
+	}
+	lost := errors.New("client went away")
+	held[1].Nack(lost)
+	mediation.AckAll(held)
+	for i, want := range []error{nil, lost, nil, nil} {
+		if err, settled := src.outcome(pos[i]); !settled || !errors.Is(err, want) || (want == nil) != (err == nil) {
+			t.Errorf("source outcome of message %d = %v (settled %v), want %v", i, err, settled, want)
+		}
+	}
+	// The window is free again: the next four come without another ack.
+	var rest []*mediation.Message
+	for i := range window {
+		m := next(t, s)
+		if want := string(rune('e' + i)); string(m.Content) != want {
+			t.Fatalf("after AckAll the stream returned %q, want %q", m.Content, want)
+		}
+		rest = append(rest, m)
+	}
+	mediation.AckAll(rest)
+	mediation.AckAll(rest) // twice: the first outcome stands
+	src.ep.mu.Lock()
+	settles := src.settles
+	src.ep.mu.Unlock()
+	if settles != 8 {
+		t.Errorf("the source ack handles were called %d times, want 8 (once per message)", settles)
+	}
+}

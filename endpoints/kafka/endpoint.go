@@ -115,10 +115,19 @@ func (e *Endpoint) requestContext(ctx context.Context) (context.Context, context
 	return context.WithTimeout(ctx, time.Duration(e.cfg.RequestTimeout))
 }
 
-// consumerOpts are the fetch options of every subscription client: a bounded
+// consumerOpts are the fetch options of a consumer group's client: a bounded
 // fetch so that a subscription buffers at most about fetchMaxBytes per broker.
-func (e *Endpoint) consumerOpts() []kgo.Opt {
-	maxBytes := e.cfg.Consumer.FetchMaxBytes
+func (e *Endpoint) consumerOpts() []kgo.Opt { return fetchOpts(e.cfg.Consumer.FetchMaxBytes) }
+
+// readerOpts are the fetch options of a reader's client. A reader holds the
+// fetch it is delivering while franz-go buffers the next one (see
+// reader.fill), so each fetch gets half of fetchMaxBytes: the two together
+// stay within it. Smaller fetches also reach the client sooner.
+func (e *Endpoint) readerOpts() []kgo.Opt {
+	return fetchOpts(max(e.cfg.Consumer.FetchMaxBytes/2, 1))
+}
+
+func fetchOpts(maxBytes int32) []kgo.Opt {
 	return []kgo.Opt{
 		kgo.FetchMaxBytes(maxBytes),
 		kgo.FetchMaxPartitionBytes(min(maxBytes, 1<<20)),

@@ -14,9 +14,10 @@ import (
 	"github.com/sluicegw/sluice/mediation"
 )
 
-// pollBatch is how many records one poll hands over. Records are turned into
-// messages a batch at a time (see batchBuilder), then handed out one per
-// Next; 128 keeps a batch's message slice a small allocation.
+// pollBatch is how many records one poll of a group consumer hands over,
+// and how many records a reader turns into messages at a time (see
+// buildMessages) before handing them out one per Next: 128 fills one pooled
+// batch of messages.
 const pollBatch = 128
 
 // retryBackoff paces polls that return only errors, so that a failing
@@ -31,10 +32,14 @@ type reader struct {
 	log   *slog.Logger
 	start mediation.Cursor
 
-	// Owned by the goroutine calling Next.
-	batch   []mediation.Message
-	next    int
-	builder batchBuilder
+	// Owned by the goroutine calling Next. fetched holds the records of
+	// the last poll not yet turned into messages, one slice per partition:
+	// a reader takes a whole fetch at once, so that franz-go fetches the
+	// next one while this one is being delivered.
+	batch    []mediation.Message
+	next     int
+	fetched  [][]*kgo.Record
+	buffered int // records in fetched
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -54,7 +59,7 @@ func (e *Endpoint) subscribeOwn(ctx context.Context, req mediation.SubscribeRequ
 		}
 		parts[p.Stream][p.Partition] = kgo.NewOffset().At(p.Offset)
 	}
-	opts := append(e.consumerOpts(), kgo.ConsumePartitions(parts))
+	opts := append(e.readerOpts(), kgo.ConsumePartitions(parts))
 	cl, err := kgo.NewClient(append(e.base[:len(e.base):len(e.base)], opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
@@ -87,24 +92,47 @@ func (r *reader) Next(ctx context.Context) (*mediation.Message, error) {
 
 // Buffered is how many messages Next returns without polling; the engine
 // uses it to hand a fetched batch to the client at once.
-func (r *reader) Buffered() int { return len(r.batch) - r.next }
+func (r *reader) Buffered() int { return len(r.batch) - r.next + r.buffered }
 
-// fill polls the next batch of records into r.batch. It returns nil after a
-// poll that brought only transient errors, so that Next polls again.
+// fill turns the next records of the last fetch into r.batch, polling the
+// next fetch when none is left. It returns nil after a poll that brought
+// only transient errors, so that Next polls again.
 func (r *reader) fill(ctx context.Context) error {
-	fs := r.cl.PollRecords(ctx, pollBatch)
+	for len(r.fetched) > 0 {
+		recs := r.fetched[0]
+		if len(recs) == 0 {
+			r.fetched[0] = nil
+			r.fetched = r.fetched[1:]
+			continue
+		}
+		n := min(len(recs), pollBatch)
+		r.batch, r.next = buildMessages(recs[:n]), 0
+		clear(recs[:n]) // messages keep what they need of a record
+		r.fetched[0] = recs[n:]
+		r.buffered -= n
+		return nil
+	}
+	// Taking the whole fetch lets franz-go start the next one now (it
+	// buffers one fetch per broker), so fetching overlaps delivering.
+	fs := r.cl.PollFetches(ctx)
 	if fs.IsClientClosed() {
 		return mediation.ErrClosed
 	}
 	if !fs.Empty() {
 		// Even when ctx ended meanwhile, keep what was fetched: the next
 		// call hands it out and nothing is skipped.
-		r.batch, r.next = r.builder.build(fs), 0
-		if len(r.batch) > 0 {
+		r.fetched, r.buffered = r.fetched[:0], 0
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			if len(p.Records) > 0 {
+				r.fetched = append(r.fetched, p.Records)
+				r.buffered += len(p.Records)
+			}
+		})
+		if r.buffered > 0 {
 			return nil
 		}
 	}
-	r.batch, r.next = nil, 0
+	r.batch, r.next, r.fetched = nil, 0, nil
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -6,23 +6,17 @@ import (
 	"github.com/sluicegw/sluice/mediation"
 )
 
-// batchBuilder turns polled records into messages. This is the per-message
-// cost of every subscription, so it allocates per batch rather than per
-// message: one slice for the messages. Nothing is left per message but its
-// headers, when the record has some; the id is derived from the position on
-// demand (Message.Identity), and so is the metadata (Message.AllMetadata).
-type batchBuilder struct {
-	recs []*kgo.Record
-}
-
-// build returns the messages of the records of fs, in poll order.
-func (b *batchBuilder) build(fs kgo.Fetches) []mediation.Message {
-	b.recs = b.recs[:0]
-	fs.EachRecord(func(r *kgo.Record) { b.recs = append(b.recs, r) })
-	msgs := make([]mediation.Message, len(b.recs))
-	for i, r := range b.recs {
+// buildMessages returns the messages of recs, in order. This is the
+// per-message cost of every subscription, so it allocates per batch rather
+// than per message: one pooled batch of messages (mediation.NewMessages, at
+// most 128 at a time), reused once the engine is done with it. Nothing is
+// left per message but its headers, when the record has some; the id is
+// derived from the position on demand (Message.Identity), and so is the
+// metadata (Message.AllMetadata).
+func buildMessages(recs []*kgo.Record) []mediation.Message {
+	msgs := mediation.NewMessages(len(recs))
+	for i, r := range recs {
 		fillMessage(&msgs[i], r)
-		b.recs[i] = nil // do not keep the record alive from the scratch slice
 	}
 	return msgs
 }

@@ -14,7 +14,7 @@ import (
 // BenchmarkSSEDelivery measures the per-message cost of the SSE path end to
 // end: a memtest endpoint preloaded with b.N messages, one client over
 // loopback reading the stream until it saw them all. It includes the
-// stream's window and acks, the encoder, buffering and the HTTP/1.1 chunked
+// stream's window and acks, the encoder, buffering and the HTTP/1.1
 // writes, and the client's parsing of lines.
 func BenchmarkSSEDelivery(b *testing.B) {
 	for _, qos := range []mediation.QoS{mediation.QoSAuto, mediation.QoSAtLeastOnce} {

@@ -30,6 +30,12 @@ func AppendEvent(dst []byte, id, event string, data []byte) []byte {
 		dst = appendLine(dst, event)
 		dst = append(dst, '\n')
 	}
+	return appendData(dst, data)
+}
+
+// appendData appends the data: lines of data and the blank line that ends
+// the event (see AppendEvent).
+func appendData(dst []byte, data []byte) []byte {
 	// Content rarely holds a CR: look for LF alone, which is much faster,
 	// unless it does.
 	hasCR := bytes.IndexByte(data, '\r') >= 0

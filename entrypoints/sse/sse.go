@@ -93,10 +93,11 @@ const (
 	// busy stream still flushes (and acks) regularly, well within the
 	// stream's window.
 	maxBatch = 1024
-	// batchBytes flushes a batch once its buffer holds this much.
-	batchBytes = 32 << 10
+	// batchBytes flushes a batch once its buffer holds this much: a
+	// catching-up stream writes in 64 KB, well under maxBatch messages.
+	batchBytes = 64 << 10
 	// poolMax keeps buffers grown by a large message out of the pool.
-	poolMax = 64 << 10
+	poolMax = 128 << 10
 	// writeTimeout bounds one flush: a client that stopped reading is
 	// disconnected instead of holding its stream and window forever.
 	writeTimeout = 30 * time.Second
@@ -146,6 +147,13 @@ func (e *Entrypoint) Serve(w http.ResponseWriter, r *http.Request, x *mediation.
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	if r.ProtoMajor == 1 {
+		// No chunked framing: net/http then sends the body as it is and
+		// closes the connection when the stream ends, which a stream does
+		// anyway. Chunking costs three writes per flush (size line, data,
+		// trailing CRLF) and the client's parsing of every chunk.
+		h.Set("Transfer-Encoding", "identity")
+	}
 	w.WriteHeader(http.StatusOK)
 
 	sw := &streamWriter{cfg: &e.cfg, x: x, s: s, w: w, rc: rc}
@@ -291,9 +299,10 @@ func (sw *streamWriter) write(m *mediation.Message) {
 		b = sw.s.AppendCursor(append(b, "id: "...))
 		if len(b) == n+len("id: ") {
 			b = b[:n]
+		} else {
+			b = append(b, '\n')
 		}
-		b = append(b, '\n')
-		*sw.buf = AppendEvent(b, "", "message", m.Content)
+		*sw.buf = appendData(append(b, "event: message\n"...), m.Content)
 	} else {
 		*sw.buf = AppendEvent(b, m.Identity(), "message", m.Content)
 	}
@@ -317,10 +326,8 @@ func (sw *streamWriter) flush() error {
 	if err != nil {
 		return err
 	}
-	for i, m := range sw.pending {
-		m.Ack()
-		sw.pending[i] = nil
-	}
+	mediation.AckAll(sw.pending)
+	clear(sw.pending)
 	sw.pending = sw.pending[:0]
 	return nil
 }
