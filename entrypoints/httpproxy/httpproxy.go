@@ -150,7 +150,8 @@ func newProxy(group []mediation.Endpoint, trusted []netip.Prefix) *httputil.Reve
 			}
 			pr.SetXForwarded()
 		},
-		FlushInterval: -1, // stream: SSE and chunked responses flow as they come
+		FlushInterval:  -1, // stream: SSE and chunked responses flow as they come
+		ModifyResponse: grpcTrailersOnly,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if errors.Is(err, r.Context().Err()) {
 				return // the client went away
@@ -163,6 +164,27 @@ func newProxy(group []mediation.Endpoint, trusted []netip.Prefix) *httputil.Reve
 			mediation.WriteProblem(w, http.StatusBadGateway, "Backend unreachable", err.Error(), nil)
 		},
 	}
+}
+
+// grpcTrailersOnly turns a gRPC "Trailers-Only" response (an error whose
+// grpc-status travels in the headers of a frame that ends the stream) into
+// headers plus trailers. The proxy flushes headers as soon as they come, so
+// the client would see them in a frame that does not end the stream and
+// then wait for trailers that never come.
+func grpcTrailersOnly(res *http.Response) error {
+	if res.Header.Get("Grpc-Status") == "" || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/grpc") {
+		return nil
+	}
+	if res.Trailer == nil {
+		res.Trailer = http.Header{}
+	}
+	for _, h := range []string{"Grpc-Status", "Grpc-Message", "Grpc-Status-Details-Bin"} {
+		if v, ok := res.Header[h]; ok {
+			res.Trailer[h] = v
+			delete(res.Header, h)
+		}
+	}
+	return nil
 }
 
 func fromTrusted(remote string, trusted []netip.Prefix) bool {
