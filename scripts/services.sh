@@ -17,6 +17,14 @@ if ! up 127.0.0.1 5672 && command -v rabbitmq-server >/dev/null; then
   rabbitmq-server -detached
   wait_up rabbitmq 127.0.0.1 5672
 fi
+# The solace plugin's tests speak AMQP 1.0 to RabbitMQ (3.x: the
+# rabbitmq_amqp1_0 plugin; 4.x speaks it natively). Enabled only when it is
+# not; enabling a plugin does not restart the broker.
+if up 127.0.0.1 5672 && command -v rabbitmq-plugins >/dev/null &&
+  ! rabbitmq-plugins list -e -m 2>/dev/null | grep -qx rabbitmq_amqp1_0; then
+  rabbitmq-plugins enable rabbitmq_amqp1_0 >/dev/null ||
+    echo "services: could not enable rabbitmq_amqp1_0" >&2
+fi
 if ! up 127.0.0.1 1883 && command -v mosquitto >/dev/null; then
   mkdir -p /run/mosquitto && chown mosquitto /run/mosquitto 2>/dev/null
   mosquitto -d -c /etc/mosquitto/mosquitto.conf

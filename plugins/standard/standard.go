@@ -17,6 +17,7 @@ import (
 	_ "github.com/sluicegw/sluice/entrypoints/sse"
 	_ "github.com/sluicegw/sluice/entrypoints/webhook"
 	_ "github.com/sluicegw/sluice/entrypoints/websocket"
+	_ "github.com/sluicegw/sluice/plugins/solace"
 	_ "github.com/sluicegw/sluice/policies/apikey"
 	_ "github.com/sluicegw/sluice/policies/jwt"
 	_ "github.com/sluicegw/sluice/policies/keyless"
