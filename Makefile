@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     ?= bin/sluice
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X main.version=$(VERSION)
+LDFLAGS := -s -w -X github.com/sluicegw/sluice/cmd/sluice/cli.Version=$(VERSION)
 PKGS    := ./...
 
 .PHONY: build dev test test-short fuzz bench lint tools clean

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicegw/sluice/cmd/sluice/cli"
 	"github.com/sluicegw/sluice/internal/browsertest"
 )
 
@@ -22,7 +23,7 @@ import (
 func TestValidateDesignExample(t *testing.T) {
 	var out, errb bytes.Buffer
 	path := filepath.Join("..", "..", "internal", "config", "testdata", "design-example.yaml")
-	if code := run([]string{"validate", "-c", path}, &out, &errb); code != 0 {
+	if code := cli.Main([]string{"validate", "-c", path}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 }
@@ -32,7 +33,7 @@ func TestValidateDesignExample(t *testing.T) {
 func TestMisspelledKey(t *testing.T) {
 	path := filepath.Join("testdata", "misspelled.yaml")
 	var out, errb bytes.Buffer
-	if code := run([]string{"validate", "-c", path}, &out, &errb); code != 1 {
+	if code := cli.Main([]string{"validate", "-c", path}, &out, &errb); code != 1 {
 		t.Fatalf("validate exit %d, want 1", code)
 	}
 	if !regexp.MustCompile(`testdata/misspelled\.yaml:12:31: .*messageIntervall`).MatchString(errb.String()) {
@@ -48,7 +49,7 @@ func TestMisspelledKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	errb.Reset()
-	if code := run([]string{"run", "-c", broken}, &out, &errb); code != 1 {
+	if code := cli.Main([]string{"run", "-c", broken}, &out, &errb); code != 1 {
 		t.Fatalf("run exit %d, want 1", code)
 	}
 	if !strings.Contains(errb.String(), "messageIntervall") {

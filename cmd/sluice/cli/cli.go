@@ -1,6 +1,20 @@
-// Command sluice is the Sluice gateway: `sluice run -c gateway.yaml`,
-// `sluice dev`, `sluice validate -c gateway.yaml`, `sluice version`.
-package main
+// Package cli is the sluice command line: `run`, `dev`, `validate`,
+// `version`. It is public so that a gateway with extra plugins is one file:
+//
+//	package main
+//
+//	import (
+//		"os"
+//
+//		"github.com/sluicegw/sluice/cmd/sluice/cli"
+//		_ "github.com/sluicegw/sluice/plugins/standard" // the built-ins
+//		_ "example.com/myplugin"                         // yours
+//	)
+//
+//	func main() { os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr)) }
+//
+// Plugins register into plugins.Default from their init functions.
+package cli
 
 import (
 	"context"
@@ -19,11 +33,11 @@ import (
 	"github.com/sluicegw/sluice/internal/server"
 	"github.com/sluicegw/sluice/internal/telemetry"
 	"github.com/sluicegw/sluice/plugins"
-	_ "github.com/sluicegw/sluice/plugins/standard"
 )
 
-// version is set at link time (-ldflags "-X main.version=v1.2.3").
-var version = "dev"
+// Version is set at link time
+// (-ldflags "-X github.com/sluicegw/sluice/cmd/sluice/cli.Version=v1.2.3").
+var Version = "dev"
 
 const usage = `usage: sluice <command> [flags]
 
@@ -34,11 +48,10 @@ commands:
   version                   print the version
 `
 
-func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-}
-
-func run(args []string, stdout, stderr io.Writer) int {
+// Main runs the command line args (without the program name) and returns
+// the exit status: 0 success, 1 a failure (a bad configuration, a gateway
+// that could not start), 2 a usage error. run blocks until SIGINT/SIGTERM.
+func Main(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -62,13 +75,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func buildVersion() string {
-	if version != "dev" {
-		return version
+	if Version != "dev" {
+		return Version
 	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
 	}
-	return version
+	return Version
 }
 
 func configFlag(name string, args []string, stderr io.Writer) (string, bool) {
