@@ -30,6 +30,7 @@ var benchmarks = []benchmark{
 	{"post-mqtt", "HTTP POST → MQTT 5 QoS 1 vs a direct paho publisher, 16 concurrent", benchPostMQTT},
 	{"webhook-in-order", "Kafka → one in-order webhook subscription vs a net/http client POSTing one at a time (20k × ~100 B)", benchWebhook(1)},
 	{"webhook-concurrent-16", "Kafka → one webhook subscription with maxConcurrentDeliveries: 16 vs a net/http client, 16 in flight", benchWebhook(16)},
+	{"http-proxy", "HTTP proxy API vs nginx proxy_pass, same nginx backend, wrk -t2 -c64 keep-alive", benchHTTPProxy},
 }
 
 func main() {
