@@ -12,18 +12,19 @@ import (
 // circuit breaker fed by the requests it served. Reads are lock-free: the
 // balancer asks on every request.
 type health struct {
-	down        atomic.Bool  // active checks found it unhealthy
-	openUntil   atomic.Int64 // breaker open until this UnixNano; 0 closed
-	probeAt     atomic.Int64 // UnixNano a half-open probe request began; 0 none
-	failures    atomic.Int32 // consecutive failed requests
-	stop        chan struct{}
+	down        atomic.Bool     // active checks found it unhealthy
+	openUntil   atomic.Int64    // breaker open until this UnixNano; 0 closed
+	probeAt     atomic.Int64    // UnixNano a half-open probe request began; 0 none
+	failures    atomic.Int32    // consecutive failed requests
+	stopCtx     context.Context // ends the checks and any probe under way
+	cancelStop  context.CancelFunc
 	checks      sync.WaitGroup
 	now         func() time.Time
 	probeClient *http.Client
 }
 
 func (h *health) init() {
-	h.stop = make(chan struct{})
+	h.stopCtx, h.cancelStop = context.WithCancel(context.Background())
 	h.now = time.Now
 }
 
@@ -110,7 +111,7 @@ func (e *Endpoint) startHealthChecks() {
 				}
 			}
 			select {
-			case <-e.stop:
+			case <-e.stopCtx.Done():
 				return
 			case <-t.C:
 			}
@@ -119,16 +120,7 @@ func (e *Endpoint) startHealthChecks() {
 }
 
 func (e *Endpoint) probe(url string) bool {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-e.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, _ := http.NewRequestWithContext(e.stopCtx, http.MethodGet, url, nil)
 	req.Header.Set("User-Agent", "sluice-health-check")
 	resp, err := e.probeClient.Do(req)
 	if err != nil {
@@ -139,10 +131,6 @@ func (e *Endpoint) probe(url string) bool {
 }
 
 func (e *Endpoint) stopHealthChecks() {
-	select {
-	case <-e.stop:
-	default:
-		close(e.stop)
-	}
+	e.cancelStop()
 	e.checks.Wait()
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -104,6 +105,8 @@ type Runner struct {
 	log     *slog.Logger
 	backoff delivery.Backoff
 	onSub   func()
+	// subHeaders are the subscription's headers with canonical names.
+	subHeaders map[string]string
 
 	mu    sync.Mutex
 	stats Stats
@@ -117,6 +120,10 @@ func NewRunner(o Options) *Runner {
 		sub: sub, x: o.Exchange, client: o.Client, dlq: o.DLQ, onSub: o.OnSubscribed,
 		log:     cmp.Or(o.Logger, slog.Default()).With("subscription", sub.ID),
 		backoff: delivery.Backoff{Initial: sub.Retry.InitialDelay, Max: sub.Retry.MaxDelay, Multiplier: 2},
+	}
+	r.subHeaders = make(map[string]string, len(sub.Headers))
+	for k, v := range sub.Headers {
+		r.subHeaders[http.CanonicalHeaderKey(k)] = v
 	}
 	nop := nopCounter{}
 	r.m = Metrics{Delivered: nop, Retried: nop, DeadLettered: nop, Failed: nop}
@@ -157,9 +164,6 @@ func (r *Runner) Run(ctx context.Context) End {
 		case <-ctx.Done():
 		}
 	}()
-	// Webhooks are at-least-once whatever the entrypoint says: the source
-	// position moves only after a verdict on the message.
-	r.x.QoS = mediation.QoSAtLeastOnce
 	reopen := delivery.Backoff{Initial: 500 * time.Millisecond, Max: 30 * time.Second, Multiplier: 2}
 	for failures := 0; ; {
 		stream, err := r.x.Subscribe(ctx, mediation.StreamRequest{Group: r.sub.ID})
@@ -336,24 +340,23 @@ func (r *Runner) deadLetter(ctx context.Context, m *mediation.Message, cause err
 
 // headersFor returns the headers of one delivery: the message's (those
 // that are valid HTTP fields and not set by the gateway), then the
-// subscription's, which win.
+// subscription's, which win. Names are canonical, so that a subscription
+// header replaces a message header of the same name whatever its case.
 func (r *Runner) headersFor(m *mediation.Message) map[string]string {
 	h := make(map[string]string, len(m.Headers)+len(r.sub.Headers))
 	for k, vs := range m.Headers {
 		if k == "content-type" || len(vs) == 0 {
 			continue
 		}
-		v := strings.Join(vs, ", ")
-		if delivery.ValidateHeaders(map[string]string{k: v}) == nil {
-			h[k] = v
+		v := vs[0]
+		if len(vs) > 1 {
+			v = strings.Join(vs, ", ")
+		}
+		if delivery.ValidateHeader(k, v) == nil {
+			h[http.CanonicalHeaderKey(k)] = v
 		}
 	}
-	for k, v := range r.sub.Headers {
-		for hk := range h { // case-insensitive override
-			if strings.EqualFold(hk, k) {
-				delete(h, hk)
-			}
-		}
+	for k, v := range r.subHeaders {
 		h[k] = v
 	}
 	return h

@@ -177,15 +177,23 @@ var reserved = map[string]bool{
 // (webhook-*, Host, framing and hop-by-hop headers).
 func ValidateHeaders(h map[string]string) error {
 	for k, v := range h {
-		if !validFieldName(k) {
-			return fmt.Errorf("header name %q is not a valid HTTP field name", k)
+		if err := ValidateHeader(k, v); err != nil {
+			return err
 		}
-		if reserved[http.CanonicalHeaderKey(k)] {
-			return fmt.Errorf("header %q is set by the gateway and cannot be configured", k)
-		}
-		if !validFieldValue(v) {
-			return fmt.Errorf("header %q: value contains control characters or is not UTF-8", k)
-		}
+	}
+	return nil
+}
+
+// ValidateHeader is ValidateHeaders for one header.
+func ValidateHeader(name, value string) error {
+	if !validFieldName(name) {
+		return fmt.Errorf("header name %q is not a valid HTTP field name", name)
+	}
+	if reserved[http.CanonicalHeaderKey(name)] {
+		return fmt.Errorf("header %q is set by the gateway and cannot be configured", name)
+	}
+	if !validFieldValue(value) {
+		return fmt.Errorf("header %q: value contains control characters or is not UTF-8", name)
 	}
 	return nil
 }
