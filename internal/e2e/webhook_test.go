@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -242,6 +243,11 @@ func TestWebhookDeliversEveryMessageThroughRetries(t *testing.T) {
 	}
 	if st.Status != "active" || st.Delivered < int64(len(want)) || st.Failed != 4 || !strings.Contains(st.LastError, "500") || st.LastDelivery == "" {
 		t.Fatalf("status %+v: want active, %d delivered, the 4 failed attempts and their last error", st, len(want))
+	}
+
+	webhooks := gw.Metrics().Webhooks
+	if d, r := testutil.ToFloat64(webhooks.WithLabelValues("orders", "delivered")), testutil.ToFloat64(webhooks.WithLabelValues("orders", "retried")); d < float64(len(want)) || r != 4 {
+		t.Fatalf("sluice_webhook_deliveries_total: delivered %v, retried %v; want %d and 4", d, r, len(want))
 	}
 
 	// Deleting the subscription deletes its consumer group too.
