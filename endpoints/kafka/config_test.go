@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -91,22 +90,7 @@ security:
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
-			cfg, err := decode(t, tc.yaml)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("decode error = %v, want one mentioning %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("decode: %v", err)
-			}
-			if bad := tc.check(cfg); bad != "" {
-				t.Fatalf("decoded %s wrong: %+v", bad, cfg)
-			}
-			if err := cfg.Validate(); err != nil {
-				t.Fatalf("Validate: %v", err)
-			}
+			plugintest.CheckDecode(t, DefaultConfig, tc.yaml, tc.wantErr, tc.check)
 		})
 	}
 }
@@ -149,14 +133,7 @@ func TestValidate(t *testing.T) {
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
-			cfg, err := decode(t, tc.yaml)
-			if err != nil {
-				t.Fatalf("decode: %v", err)
-			}
-			err = cfg.Validate()
-			if got := plugintest.FieldsOf(err); !slices.Equal(got, tc.fields) {
-				t.Fatalf("Validate() = %v\nfields %q, want %q", err, got, tc.fields)
-			}
+			plugintest.CheckValidate(t, DefaultConfig, tc.yaml, tc.fields)
 		})
 	}
 }

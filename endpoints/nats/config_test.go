@@ -82,22 +82,7 @@ reconnectWait: 250ms
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
-			cfg, err := decode(t, tc.yaml)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("decode error = %v, want one mentioning %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("decode: %v", err)
-			}
-			if bad := tc.check(cfg); bad != "" {
-				t.Fatalf("decoded %s wrong: %+v", bad, cfg)
-			}
-			if err := cfg.Validate(); err != nil {
-				t.Fatalf("Validate: %v", err)
-			}
+			plugintest.CheckDecode(t, DefaultConfig, tc.yaml, tc.wantErr, tc.check)
 		})
 	}
 }

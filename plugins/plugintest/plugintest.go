@@ -6,6 +6,8 @@ package plugintest
 
 import (
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/sluicegw/sluice/internal/config"
@@ -40,4 +42,43 @@ func FieldsOf(err error) []string {
 	}
 	walk(err)
 	return fields
+}
+
+// CheckDecode asserts one decoding case of a table test: with wantErr set,
+// decoding yamlText over defaults() must fail with an error that mentions
+// it; otherwise it must decode, pass check (which names what it found
+// wrong, "" when right) and pass Validate.
+func CheckDecode[C plugins.Validator](t *testing.T, defaults func() C, yamlText, wantErr string, check func(C) string) {
+	t.Helper()
+	cfg, err := Decode(t, defaults, yamlText)
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("decode error = %v, want one mentioning %q", err, wantErr)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	if bad := check(cfg); bad != "" {
+		t.Fatalf("decoded %s wrong: %+v", bad, cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+}
+
+// CheckValidate asserts one validation case of a table test: yamlText
+// decodes over defaults(), and Validate names exactly fields, in order (none:
+// valid).
+func CheckValidate[C plugins.Validator](t *testing.T, defaults func() C, yamlText string, fields []string) {
+	t.Helper()
+	cfg, err := Decode(t, defaults, yamlText)
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	err = cfg.Validate()
+	if got := FieldsOf(err); !slices.Equal(got, fields) {
+		t.Fatalf("Validate() = %v\nfields %q, want %q", err, got, fields)
+	}
 }
