@@ -109,6 +109,18 @@ func checkAgainstNetHTTP(t *testing.T, ref *referenceServer, in []byte) {
 		t.Fatalf("Parse accepted %q, the net/http server refused it", in)
 	}
 	checkSame(t, in, "http.Server", &req, want, got)
+
+	// HTTPRequest, for the handlers written for net/http: the same again.
+	path, _ := url.PathUnescape(string(req.Path))
+	req.RemoteAddr = "192.0.2.1:1234"
+	std := req.HTTPRequest(path, bytes.NewReader(in[n:]))
+	checkSame(t, in, "HTTPRequest", &req, want, view{
+		method: std.Method, requestURI: std.RequestURI, proto: std.Proto, host: std.Host,
+		header: std.Header, contentLength: std.ContentLength, close: std.Close, url: std.URL,
+	})
+	if std.RemoteAddr != req.RemoteAddr {
+		t.Fatalf("%q: HTTPRequest's RemoteAddr %q", in, std.RemoteAddr)
+	}
 }
 
 // view is what a net/http reader made of a request.

@@ -73,11 +73,11 @@ var (
 	// ErrIncomplete means buf holds a valid beginning of a head in the
 	// subset but not its end yet: read more and call Parse again with all
 	// the bytes.
-	ErrIncomplete = errors.New("h1: incomplete request head")
+	ErrIncomplete = errors.New("h1: incomplete message head")
 	// ErrUnsupported means the head is outside the subset, or not HTTP at
 	// all. The caller hands the connection, with every byte read so far,
 	// to net/http, which answers it properly (a response or a 4xx).
-	ErrUnsupported = errors.New("h1: request head outside the fast-path subset")
+	ErrUnsupported = errors.New("h1: message head outside the fast-path subset")
 )
 
 // Header is one header line. Name and Value point into the buffer given to
@@ -112,6 +112,8 @@ type Request struct {
 	// Headers lists every header line in order, Host, Content-Length and
 	// Connection included, with names as sent.
 	Headers []Header
+	// RemoteAddr is the client's address; Server sets it, Parse does not.
+	RemoteAddr string
 }
 
 // HasBody reports whether a request body follows the head.

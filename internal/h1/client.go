@@ -1,0 +1,193 @@
+package h1
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"time"
+)
+
+// PoolConfig configures a Pool.
+type PoolConfig struct {
+	// Addr is the backend's host:port.
+	Addr string
+	// ConnectTimeout bounds a dial; 0 is none.
+	ConnectTimeout time.Duration
+	// IdleTimeout closes connections idle that long; 0 keeps them.
+	IdleTimeout time.Duration
+	// MaxConns caps the connections open at once; 0 is unlimited. Get
+	// blocks while the cap is reached.
+	MaxConns int
+	// MaxIdle caps the idle connections kept; default 256.
+	MaxIdle int
+}
+
+// Pool keeps plain-TCP HTTP/1.1 connections to one backend alive between
+// requests. Its connections carry one request at a time: a caller Gets one,
+// writes a request, reads the whole response, and Puts it back (or Closes
+// it when the exchange did not end cleanly).
+type Pool struct {
+	cfg    PoolConfig
+	dialer net.Dialer
+	slots  chan struct{} // MaxConns tokens; nil when unlimited
+
+	mu     sync.Mutex
+	idle   []*Conn // most recently used last
+	closed bool
+}
+
+// NewPool returns an empty pool; connections are dialled on demand.
+func NewPool(cfg PoolConfig) *Pool {
+	if cfg.MaxIdle <= 0 {
+		cfg.MaxIdle = 256
+	}
+	p := &Pool{cfg: cfg, dialer: net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}}
+	if cfg.MaxConns > 0 {
+		p.slots = make(chan struct{}, cfg.MaxConns)
+	}
+	return p
+}
+
+// Conn is one backend connection of a Pool. Write a request to W and
+// flush it; then parse the response head into Resp from R's buffer and read the
+// body from R.
+type Conn struct {
+	net.Conn
+	R *bufio.Reader
+	W *bufio.Writer
+	// Resp is for the caller to parse response heads into: its Headers
+	// array is reused from one response to the next.
+	Resp Response
+	// Reused reports that the connection served a request before: a
+	// failure before any response byte may be the backend having closed it
+	// while idle, and a request that can be resent may go on a new one.
+	Reused bool
+
+	pool         *Pool
+	idleSince    time.Time
+	readDeadline time.Time // as last set; zero: none
+}
+
+// ErrPoolClosed is returned by Get after Close.
+var ErrPoolClosed = errors.New("h1: backend pool closed")
+
+// Get returns an idle connection, or dials a new one. It blocks while
+// MaxConns connections are open, until one is released or ctx ends.
+func (p *Pool) Get(ctx context.Context) (*Conn, error) {
+	if c := p.takeIdle(); c != nil {
+		return c, nil
+	}
+	return p.Fresh(ctx)
+}
+
+// Fresh is Get that never reuses an idle connection.
+func (p *Pool) Fresh(ctx context.Context) (*Conn, error) {
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return nil, ErrPoolClosed
+	}
+	if p.slots != nil {
+		select {
+		case p.slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	nc, err := p.dialer.DialContext(ctx, "tcp", p.cfg.Addr)
+	if err != nil {
+		p.release()
+		return nil, err
+	}
+	return &Conn{Conn: nc, R: bufio.NewReaderSize(nc, 16<<10), W: bufio.NewWriterSize(nc, 16<<10), pool: p}, nil
+}
+
+func (p *Pool) takeIdle() *Conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.idle) > 0 {
+		c := p.idle[len(p.idle)-1]
+		p.idle = p.idle[:len(p.idle)-1]
+		if p.cfg.IdleTimeout > 0 && time.Since(c.idleSince) > p.cfg.IdleTimeout {
+			c.closeNow()
+			continue
+		}
+		return c
+	}
+	return nil
+}
+
+func (p *Pool) release() {
+	if p.slots != nil {
+		<-p.slots
+	}
+}
+
+// Put returns a connection whose exchange ended cleanly (response read to
+// its end, no "Connection: close") for the next request.
+func (c *Conn) Put() {
+	p := c.pool
+	c.Reused = true
+	c.idleSince = time.Now()
+	// The read deadline stays: SetReadTimeout renews it when needed, and
+	// nothing reads an idle connection.
+	p.mu.Lock()
+	if p.closed || len(p.idle) >= p.cfg.MaxIdle {
+		p.mu.Unlock()
+		c.closeNow()
+		return
+	}
+	p.idle = append(p.idle, c)
+	p.mu.Unlock()
+}
+
+// Close drops a connection whose exchange did not end cleanly.
+func (c *Conn) Close() error {
+	c.closeNow()
+	return nil
+}
+
+func (c *Conn) closeNow() {
+	_ = c.Conn.Close()
+	c.pool.release()
+}
+
+// Close closes the idle connections; those in use close when put back.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle, p.closed = nil, true
+	p.mu.Unlock()
+	for _, c := range idle {
+		c.closeNow()
+	}
+}
+
+// SetReadTimeout makes the reads that follow fail no sooner than d from now
+// and no later than 5/4 d; d <= 0 is no deadline. Setting a deadline costs a
+// timer update per request, so one set for an earlier request is kept while
+// it is at least d away.
+func (c *Conn) SetReadTimeout(d time.Duration) {
+	if d <= 0 {
+		c.ClearReadTimeout()
+		return
+	}
+	now := time.Now()
+	if !c.readDeadline.IsZero() && !c.readDeadline.Before(now.Add(d)) {
+		return
+	}
+	c.readDeadline = now.Add(d + d/4)
+	_ = c.Conn.SetReadDeadline(c.readDeadline)
+}
+
+// ClearReadTimeout removes the read deadline, before a read that may wait
+// as long as the backend likes (a streamed body).
+func (c *Conn) ClearReadTimeout() {
+	if !c.readDeadline.IsZero() {
+		c.readDeadline = time.Time{}
+		_ = c.Conn.SetReadDeadline(time.Time{})
+	}
+}
