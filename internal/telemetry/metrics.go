@@ -24,6 +24,8 @@ type Metrics struct {
 	// Webhooks counts webhook outcomes: delivered, retried, dead_lettered,
 	// and stopped (subscriptions that turned failed or gone).
 	Webhooks *prometheus.CounterVec // sluice_webhook_deliveries_total{api, outcome}
+
+	requestCounters
 }
 
 // NewMetrics creates and registers the collectors, plus the Go runtime and
@@ -55,6 +57,7 @@ func NewMetrics() *Metrics {
 			Help: "Webhook outcomes: delivered, retried, dead_lettered, and stopped subscriptions.",
 		}, []string{"api", "outcome"}),
 	}
+	m.requestCounters.init()
 	m.Registry.MustRegister(m.Requests, m.MessagesIn, m.MessagesOut, m.Dropped, m.Errors, m.Streams, m.Webhooks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
