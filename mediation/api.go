@@ -24,6 +24,7 @@ type API struct {
 	named       map[string][]Endpoint
 	caps        Capabilities
 	plans       []Plan
+	planAttrs   []any // each plan's Name as an AttrPlan value, boxed once
 	flows       []Flow
 	log         *slog.Logger
 
@@ -90,6 +91,9 @@ func NewAPI(o APIOptions) *API {
 	a := &API{
 		id: o.ID, name: o.Name, endpoint: o.Endpoint, group: o.Group, named: o.Named, plans: o.Plans, flows: o.Flows,
 		log: cmp.Or(o.Logger, slog.Default()).With("api", o.ID), draining: make(chan struct{}),
+	}
+	for _, p := range o.Plans {
+		a.planAttrs = append(a.planAttrs, p.Name)
 	}
 	if o.Endpoint != nil {
 		a.caps = o.Endpoint.Capabilities()

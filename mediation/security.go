@@ -41,10 +41,10 @@ func (a *API) admit(w http.ResponseWriter, r *http.Request, x *Exchange) bool {
 	if len(a.plans) == 0 {
 		return true
 	}
-	for _, p := range a.plans {
+	for i, p := range a.plans {
 		err := p.Security.Admit(r.Context(), x, r)
 		if err == nil {
-			x.Attributes[AttrPlan] = p.Name
+			x.Attributes[AttrPlan] = a.planAttrs[i]
 			return true
 		}
 		if errors.Is(err, ErrNoCredentials) {
