@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicegw/sluice/internal/h1"
 	"github.com/sluicegw/sluice/mediation"
 	"github.com/sluicegw/sluice/plugins"
 )
@@ -155,10 +156,13 @@ func (c *Config) Validate() error {
 type Endpoint struct {
 	target    *url.URL
 	transport *http.Transport
-	cfg       Config
-	balancer  string // the group's load balancer
-	weight    int
-	log       *slog.Logger
+	// upstream serves the fast path's requests to an http:// backend over
+	// HTTP/1.1; nil for https:// and h2c backends, which keep transport.
+	upstream *h1.Pool
+	cfg      Config
+	balancer string // the group's load balancer
+	weight   int
+	log      *slog.Logger
 
 	health
 }
@@ -190,6 +194,12 @@ func New(c Config) (*Endpoint, error) {
 		e.transport.Protocols = new(http.Protocols)
 		e.transport.Protocols.SetUnencryptedHTTP2(true)
 	}
+	if u.Scheme == "http" && !c.HTTP.H2C {
+		e.upstream = h1.NewPool(h1.PoolConfig{
+			Addr: hostPort(u), ConnectTimeout: c.HTTP.ConnectTimeout, IdleTimeout: c.HTTP.IdleTimeout,
+			MaxConns: c.HTTP.MaxConnsPerHost, MaxIdle: 256,
+		})
+	}
 	return e, nil
 }
 
@@ -211,6 +221,19 @@ func (e *Endpoint) Target() *url.URL { return e.target }
 // Transport is the backend's connection pool.
 func (e *Endpoint) Transport() http.RoundTripper { return e.transport }
 
+// Upstream is the backend's HTTP/1.1 keep-alive pool for the fast path, nil
+// when the backend needs Transport (https://, h2c), and how long to wait for
+// a response head.
+func (e *Endpoint) Upstream() (*h1.Pool, time.Duration) { return e.upstream, e.cfg.HTTP.ReadTimeout }
+
+// hostPort is u's host with the scheme's default port when it has none.
+func hostPort(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	return net.JoinHostPort(u.Hostname(), "80")
+}
+
 // Publish is not supported: a proxy endpoint carries requests, not messages.
 func (e *Endpoint) Publish(context.Context, *mediation.Message) error {
 	return fmt.Errorf("http-proxy: %w", mediation.ErrUnsupported)
@@ -228,6 +251,9 @@ func (e *Endpoint) Capabilities() mediation.Capabilities { return mediation.Capa
 func (e *Endpoint) Close(context.Context) error {
 	e.stopHealthChecks()
 	e.transport.CloseIdleConnections()
+	if e.upstream != nil {
+		e.upstream.Close()
+	}
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/sluicegw/sluice/internal/h1"
 	"github.com/sluicegw/sluice/mediation"
 	"github.com/sluicegw/sluice/plugins"
 )
@@ -83,6 +84,10 @@ type Entrypoint struct {
 	cfg   Config
 	once  sync.Once
 	proxy *httputil.ReverseProxy // nil when the group has no backend
+	pool  *pool
+	// fast: every backend has a keep-alive pool for the fast path's
+	// requests (h1.ResponseWriter); others go through proxy.
+	fast bool
 }
 
 // New returns an http-proxy entrypoint, or the configuration's problem.
@@ -101,7 +106,7 @@ func (e *Entrypoint) Rank() int { return mediation.RankDefault }
 
 // Serve forwards the request to a backend of the group.
 func (e *Entrypoint) Serve(w http.ResponseWriter, r *http.Request, x *mediation.Exchange) {
-	e.once.Do(func() { e.proxy = newProxy(x.Group(), e.cfg.trusted) })
+	e.once.Do(func() { e.setUp(x.Group()) })
 	if e.proxy == nil {
 		mediation.WriteProblem(w, http.StatusBadGateway, "No backend configured", "the API's first endpoint group has no http-proxy endpoint", nil)
 		return
@@ -111,14 +116,20 @@ func (e *Entrypoint) Serve(w http.ResponseWriter, r *http.Request, x *mediation.
 			tooLarge(w, limit)
 			return
 		}
+	}
+	if fw, ok := w.(*h1.ResponseWriter); ok && e.fast {
+		e.serveFast(fw, r, x) // the body's length is known and within the limit
+		return
+	}
+	if limit := e.cfg.MaxRequestBodySize; limit > 0 {
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 	}
 	ctx := context.WithValue(r.Context(), relPathKey{}, x.RelativePath)
 	e.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
-// newProxy returns the reverse proxy over the group's backends, or nil.
-func newProxy(group []mediation.Endpoint, trusted []netip.Prefix) *httputil.ReverseProxy {
+// setUp balances over the group's backends; without any, proxy stays nil.
+func (e *Entrypoint) setUp(group []mediation.Endpoint) {
 	var members []Member
 	for _, ep := range group {
 		if m, ok := ep.(Member); ok {
@@ -126,10 +137,17 @@ func newProxy(group []mediation.Endpoint, trusted []netip.Prefix) *httputil.Reve
 		}
 	}
 	if len(members) == 0 {
-		return nil
+		return
 	}
+	e.pool = newPool(members)
+	e.fast = fastable(members)
+	e.proxy = newProxy(e.pool, e.cfg.trusted)
+}
+
+// newProxy returns the reverse proxy over the pool's backends.
+func newProxy(p *pool, trusted []netip.Prefix) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
-		Transport: newPool(members),
+		Transport: p,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			// The pool sets scheme, host and path per backend tried.
 			pr.Out.Host = ""

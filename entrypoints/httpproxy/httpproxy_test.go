@@ -2,11 +2,15 @@ package httpproxy_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,17 +18,20 @@ import (
 
 	endpoint "github.com/sluicegw/sluice/endpoints/httpproxy"
 	"github.com/sluicegw/sluice/entrypoints/httpproxy"
+	"github.com/sluicegw/sluice/internal/h1"
 	"github.com/sluicegw/sluice/mediation"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// firstEventSeen is closed by the streaming test once the client got the
-// first event; the backend writes the rest only then.
-var firstEventSeen = make(chan struct{})
-
 // backend answers with what it saw, and says which backend it is.
 func backend(t *testing.T, name string) *httptest.Server {
+	return streamingBackend(t, name, nil)
+}
+
+// streamingBackend is backend whose /base/events writes the events after
+// the first only once firstEventSeen is closed.
+func streamingBackend(t *testing.T, name string, firstEventSeen chan struct{}) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/base/events" {
 			w.Header().Set("Content-Type", "text/event-stream")
@@ -45,12 +52,24 @@ func backend(t *testing.T, name string) *httptest.Server {
 	return srv
 }
 
-// gateway mounts a proxy API at /petstore in front of the backends.
-func gateway(t *testing.T, targets ...string) *httptest.Server {
-	return gatewayWith(t, httpproxy.DefaultConfig(), targets...)
+// fronts are the two ways requests reach the entrypoint: net/http's server
+// (ReverseProxy), and the fast path's (internal/h1, the lean client).
+var fronts = []string{"net/http", "fast"}
+
+// eachFront runs test once per front.
+func eachFront(t *testing.T, test func(t *testing.T, front string)) {
+	for _, f := range fronts {
+		t.Run(strings.ReplaceAll(f, "/", ""), func(t *testing.T) { test(t, f) })
+	}
 }
 
-func gatewayWith(t *testing.T, cfg httpproxy.Config, targets ...string) *httptest.Server {
+// gateway mounts a proxy API at /petstore in front of the backends and
+// returns its base URL.
+func gateway(t *testing.T, front string, targets ...string) string {
+	return gatewayWith(t, front, httpproxy.DefaultConfig(), targets...)
+}
+
+func gatewayWith(t *testing.T, front string, cfg httpproxy.Config, targets ...string) string {
 	var group []mediation.Endpoint
 	for _, tgt := range targets {
 		cfg := endpoint.DefaultConfig()
@@ -65,15 +84,45 @@ func gatewayWith(t *testing.T, cfg httpproxy.Config, targets ...string) *httptes
 		ID: "petstore", Endpoint: group[0], Group: group,
 		Entrypoints: []mediation.EntrypointBinding{{Type: "http-proxy", Entrypoint: entrypoint(t, cfg)}},
 	})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rel := strings.TrimPrefix(r.URL.Path, "/petstore")
-		api.ServeExchange(w, r, rel)
-	}))
-	t.Cleanup(func() {
-		srv.Close()
-		_ = api.Close(t.Context())
+	t.Cleanup(func() { _ = api.Close(context.Background()) })
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		api.ServeExchange(w, r, strings.TrimPrefix(r.URL.Path, "/petstore"))
 	})
-	return srv
+	if front == "net/http" {
+		srv := httptest.NewServer(slow)
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	return fastFront(t, api, slow)
+}
+
+// fastFront serves api through the fast path, with slow behind its hand-off.
+func fastFront(t *testing.T, api *mediation.API, slow http.Handler) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	handoff := h1.NewHandoff(ln.Addr())
+	fast := &h1.Server{Handoff: handoff, Handler: func(w *h1.ResponseWriter, r *h1.Request, body io.Reader) bool {
+		p, err := url.PathUnescape(string(r.Path))
+		if err != nil {
+			return false
+		}
+		api.ServeExchange(w, r.HTTPRequest(p, body), strings.TrimPrefix(p, "/petstore"))
+		return true
+	}}
+	srv := &http.Server{Handler: slow}
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = srv.Serve(handoff) })
+	wg.Go(func() { _ = fast.Serve(ln) })
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = fast.Shutdown(ctx)
+		_ = srv.Shutdown(ctx)
+		wg.Wait()
+	})
+	return "http://" + ln.Addr().String()
 }
 
 func get(t *testing.T, url string, h http.Header) string {
@@ -92,34 +141,43 @@ func get(t *testing.T, url string, h http.Header) string {
 }
 
 func TestRewriteQueryAndForwardedHeaders(t *testing.T) {
+	eachFront(t, testRewriteQueryAndForwardedHeaders)
+}
+
+func testRewriteQueryAndForwardedHeaders(t *testing.T, front string) {
 	a := backend(t, "a")
-	gw := gateway(t, a.URL+"/base")
-	got := get(t, gw.URL+"/petstore/pets/1?x=1&y=2", http.Header{
+	gw := gateway(t, front, a.URL+"/base")
+	got := get(t, gw+"/petstore/pets/1?x=1&y=2", http.Header{
 		"X-Forwarded-For": {"6.6.6.6"}, // a client's claim is not trusted
 		"Connection":      {"keep-alive, X-Secret"},
 		"X-Secret":        {"hop-by-hop"},
 	})
-	want := "a /base/pets/1?x=1&y=2 xff=127.0.0.1 host=" + strings.TrimPrefix(gw.URL, "http://")
+	want := "a /base/pets/1?x=1&y=2 xff=127.0.0.1 host=" + strings.TrimPrefix(gw, "http://")
 	if !strings.HasPrefix(got, want) {
 		t.Fatalf("backend saw %q, want prefix %q", got, want)
 	}
 }
 
-func TestRoundRobin(t *testing.T) {
+func TestRoundRobin(t *testing.T) { eachFront(t, testRoundRobin) }
+
+func testRoundRobin(t *testing.T, front string) {
 	a, b := backend(t, "a"), backend(t, "b")
-	gw := gateway(t, a.URL+"/base", b.URL+"/base")
+	gw := gateway(t, front, a.URL+"/base", b.URL+"/base")
 	seen := map[string]int{}
 	for range 10 {
-		seen[strings.Fields(get(t, gw.URL+"/petstore/x", nil))[0]]++
+		seen[strings.Fields(get(t, gw+"/petstore/x", nil))[0]]++
 	}
 	if seen["a"] != 5 || seen["b"] != 5 {
 		t.Fatalf("requests per backend %v, want 5 and 5", seen)
 	}
 }
 
-func TestStreamsEventByEvent(t *testing.T) {
-	gw := gateway(t, backend(t, "a").URL+"/base")
-	resp, err := http.Get(gw.URL + "/petstore/events")
+func TestStreamsEventByEvent(t *testing.T) { eachFront(t, testStreamsEventByEvent) }
+
+func testStreamsEventByEvent(t *testing.T, front string) {
+	firstEventSeen := make(chan struct{})
+	gw := gateway(t, front, streamingBackend(t, "a", firstEventSeen).URL+"/base")
+	resp, err := http.Get(gw + "/petstore/events")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,12 +195,14 @@ func TestStreamsEventByEvent(t *testing.T) {
 	}
 }
 
-func TestBackendDownIs502(t *testing.T) {
+func TestBackendDownIs502(t *testing.T) { eachFront(t, testBackendDownIs502) }
+
+func testBackendDownIs502(t *testing.T, front string) {
 	dead := httptest.NewServer(http.NotFoundHandler())
 	url := dead.URL
 	dead.Close()
-	gw := gateway(t, url)
-	resp, err := http.Get(gw.URL + "/petstore/x")
+	gw := gateway(t, front, url)
+	resp, err := http.Get(gw + "/petstore/x")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,12 +221,14 @@ func entrypoint(t *testing.T, cfg httpproxy.Config) *httpproxy.Entrypoint {
 }
 
 // Forwarding headers from a trusted proxy in front are kept and extended.
-func TestTrustedProxyForwardedHeaders(t *testing.T) {
+func TestTrustedProxyForwardedHeaders(t *testing.T) { eachFront(t, testTrustedProxyForwardedHeaders) }
+
+func testTrustedProxyForwardedHeaders(t *testing.T, front string) {
 	a := backend(t, "a")
 	cfg := httpproxy.DefaultConfig()
 	cfg.TrustedProxies = []string{"127.0.0.0/8"}
-	gw := gatewayWith(t, cfg, a.URL+"/base")
-	got := get(t, gw.URL+"/petstore/pets", http.Header{"X-Forwarded-For": {"203.0.113.9"}, "X-Forwarded-Host": {"api.example.com"}})
+	gw := gatewayWith(t, front, cfg, a.URL+"/base")
+	got := get(t, gw+"/petstore/pets", http.Header{"X-Forwarded-For": {"203.0.113.9"}, "X-Forwarded-Host": {"api.example.com"}})
 	if want := "a /base/pets? xff=203.0.113.9, 127.0.0.1 host=api.example.com"; !strings.HasPrefix(got, want) {
 		t.Fatalf("backend saw %q, want prefix %q", got, want)
 	}

@@ -1,0 +1,402 @@
+package httpproxy
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicegw/sluice/internal/h1"
+	"github.com/sluicegw/sluice/mediation"
+)
+
+// Upstream is what a backend offers the fast path: a keep-alive pool of
+// plain HTTP/1.1 connections, and how long to wait for a response head. A
+// backend that cannot be served so (https://, h2c) returns a nil pool and
+// goes through Transport.
+type Upstream interface {
+	Upstream() (pool *h1.Pool, readTimeout time.Duration)
+}
+
+// fastable reports whether every member can be served by the fast path.
+func fastable(members []Member) bool {
+	for _, m := range members {
+		u, ok := m.(Upstream)
+		if !ok {
+			return false
+		}
+		if p, _ := u.Upstream(); p == nil {
+			return false
+		}
+	}
+	return len(members) > 0
+}
+
+// errNoResponse marks failures after the request was (perhaps) sent and
+// before any response byte came back.
+var errNoResponse = errors.New("backend closed the connection without a response")
+
+// serveFast forwards r to a backend over the pool's keep-alive connections
+// and copies the response straight into the client's connection buffer:
+// the data path of plain HTTP/1.1 proxy traffic. It keeps ReverseProxy's
+// behaviour: the same rewritten target, hop-by-hop headers dropped in both
+// directions, X-Forwarded-*, streaming bodies flushed as they arrive, and
+// the pool's retries on another backend.
+func (e *Entrypoint) serveFast(w *h1.ResponseWriter, r *http.Request, x *mediation.Exchange) {
+	p := e.pool
+	hasBody := r.ContentLength > 0
+	var tried []Member
+	var lastErr error
+	for attempt := 0; attempt < p.attempts; attempt++ {
+		m := p.pick(tried)
+		if m == nil {
+			break
+		}
+		tried = append(tried, m)
+		up, readTimeout := m.(Upstream).Upstream()
+		sent, err := e.exchange(w, r, x, m, up, readTimeout)
+		if err == nil {
+			return
+		}
+		if sent == sentResponse {
+			w.SetClosing() // the response began: all we can do is cut it
+			return
+		}
+		m.Report(false)
+		lastErr = err
+		retry := sent == sentNothing || (!hasBody && p.idempotent && idempotent(r.Method))
+		if !retry {
+			break
+		}
+	}
+	if hasBody {
+		w.SetClosing() // the body may be half read
+	}
+	mediation.WriteProblem(w, http.StatusBadGateway, "Backend unreachable", fmt.Sprint(lastErr), nil)
+}
+
+// How far an exchange got before it failed.
+type progress int
+
+const (
+	sentNothing  progress = iota // no connection: another backend may take it
+	sentRequest                  // the request may have reached the backend
+	sentResponse                 // the client has part of the response
+)
+
+// exchange runs one attempt on backend m. A reused connection that fails
+// before any response byte (the backend closed it while idle) is retried once
+// on a new connection when the request has no body.
+func (e *Entrypoint) exchange(w *h1.ResponseWriter, r *http.Request, x *mediation.Exchange, m Member, up *h1.Pool, readTimeout time.Duration) (progress, error) {
+	ctx := r.Context()
+	for try := 0; ; try++ {
+		get := up.Get
+		if try > 0 {
+			get = up.Fresh
+		}
+		c, err := get(ctx)
+		if err != nil {
+			return sentNothing, err
+		}
+		resp, err := e.send(c, r, x, m.Target(), readTimeout)
+		if err != nil {
+			_ = c.Close()
+			if c.Reused && errors.Is(err, errNoResponse) && r.ContentLength <= 0 && try == 0 {
+				continue
+			}
+			return sentRequest, err
+		}
+		m.Report(resp.Status != http.StatusBadGateway && resp.Status != http.StatusServiceUnavailable &&
+			resp.Status != http.StatusGatewayTimeout)
+		if err := e.relay(w, r, c, resp); err != nil {
+			_ = c.Close()
+			return sentResponse, nil // the status is out: nothing to retry or report
+		}
+		return sentResponse, nil
+	}
+}
+
+// send writes the request and reads the response head (left in c.R).
+func (e *Entrypoint) send(c *h1.Conn, r *http.Request, x *mediation.Exchange, target *url.URL, readTimeout time.Duration) (*h1.Response, error) {
+	bw := c.W
+	bw.WriteString(r.Method)
+	bw.WriteByte(' ')
+	bw.WriteString((&url.URL{Path: joinPath(target.Path, x.RelativePath)}).EscapedPath())
+	if r.URL.RawQuery != "" {
+		bw.WriteByte('?')
+		bw.WriteString(r.URL.RawQuery)
+	}
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(target.Host)
+	bw.WriteString("\r\n")
+	trusted := fromTrusted(r.RemoteAddr, e.cfg.trusted)
+	nominated := r.Header["Connection"]
+	for k, vs := range r.Header {
+		if hopByHop(k, nominated) || k == "Content-Length" {
+			continue
+		}
+		if !trusted && (k == "X-Forwarded-For" || k == "X-Forwarded-Host" || k == "X-Forwarded-Proto" || k == "Forwarded") {
+			continue
+		}
+		if trusted && k == "X-Forwarded-For" {
+			continue // extended below
+		}
+		for _, v := range vs {
+			writeHeader(bw, k, v)
+		}
+	}
+	clientIP := r.RemoteAddr
+	if h, _, err := net.SplitHostPort(clientIP); err == nil {
+		clientIP = h
+	}
+	xff := clientIP
+	if prior := r.Header["X-Forwarded-For"]; trusted && len(prior) > 0 {
+		xff = strings.Join(prior, ", ") + ", " + clientIP
+	}
+	writeHeader(bw, "X-Forwarded-For", xff)
+	if !trusted || r.Header.Get("X-Forwarded-Host") == "" {
+		writeHeader(bw, "X-Forwarded-Host", r.Host)
+	}
+	if !trusted || r.Header.Get("X-Forwarded-Proto") == "" {
+		writeHeader(bw, "X-Forwarded-Proto", "http")
+	}
+	switch {
+	case r.ContentLength > 0:
+		writeHeader(bw, "Content-Length", strconv.FormatInt(r.ContentLength, 10))
+	case r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch:
+		bw.WriteString("Content-Length: 0\r\n")
+	}
+	bw.WriteString("\r\n")
+	if r.ContentLength > 0 {
+		n, err := io.Copy(bw, r.Body)
+		if err != nil || n != r.ContentLength {
+			return nil, fmt.Errorf("reading the request body: %w", cmpErr(err, io.ErrUnexpectedEOF))
+		}
+	}
+	c.SetReadTimeout(readTimeout) // for the head; relay lifts it for a body that streams
+	if err := c.W.Flush(); err != nil {
+		return nil, fmt.Errorf("%w: %w", errNoResponse, err)
+	}
+	resp := &c.Resp
+	for {
+		buf, _ := c.R.Peek(c.R.Buffered())
+		n, err := resp.Parse(buf)
+		if err == nil {
+			_, _ = c.R.Discard(n)
+			if resp.Status == http.StatusSwitchingProtocols { // upgrades never take the fast path
+				return nil, errors.New("backend response: 101 Switching Protocols to a request without Upgrade")
+			}
+			if resp.Status < 200 {
+				continue // interim (100 Continue, 103 Early Hints): the final head follows
+			}
+			break
+		}
+		if err != h1.ErrIncomplete {
+			return nil, fmt.Errorf("backend response: %w", err)
+		}
+		if _, err := c.R.Peek(len(buf) + 1); err != nil {
+			if len(buf) == 0 {
+				return nil, fmt.Errorf("%w: %w", errNoResponse, err)
+			}
+			return nil, fmt.Errorf("backend response: %w", err)
+		}
+	}
+	return resp, nil
+}
+
+func cmpErr(err, otherwise error) error {
+	if err != nil {
+		return err
+	}
+	return otherwise
+}
+
+// relay writes the response head and body to the client, flushing whenever
+// the backend has nothing more buffered so that streams flow event by event.
+// The connection goes back to the pool when the response ended cleanly.
+func (e *Entrypoint) relay(w *h1.ResponseWriter, r *http.Request, c *h1.Conn, resp *h1.Response) error {
+	cw := w.Raw(resp.Status)
+	cw.WriteString("HTTP/1.1 ")
+	cw.WriteString(strconv.Itoa(resp.Status))
+	cw.WriteByte(' ')
+	cw.Write(resp.Reason)
+	cw.WriteString("\r\n")
+	var nominated []string
+	for _, h := range resp.Headers {
+		if strings.EqualFold(string(h.Name), "Connection") {
+			nominated = append(nominated, string(h.Value))
+		}
+	}
+	for _, h := range resp.Headers {
+		if hopByHopName(h.Name, nominated) {
+			continue
+		}
+		cw.Write(h.Name)
+		cw.WriteString(": ")
+		cw.Write(h.Value)
+		cw.WriteString("\r\n")
+	}
+	kind := resp.BodyKind(r.Method)
+	if kind == h1.BodyChunked || kind == h1.BodyUntilClose {
+		cw.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	if w.Closing() {
+		cw.WriteString("Connection: close\r\n")
+	}
+	cw.WriteString("\r\n")
+
+	var err error
+	switch kind {
+	case h1.BodyLength:
+		err = copyLength(cw, c, resp.ContentLength)
+	case h1.BodyChunked:
+		err = copyChunked(cw, c)
+	case h1.BodyUntilClose:
+		err = copyUntilClose(cw, c)
+	}
+	if err != nil {
+		return err
+	}
+	if kind == h1.BodyUntilClose || resp.Close {
+		_ = c.Close()
+	} else {
+		c.Put()
+	}
+	return nil
+}
+
+// fill makes sure c has buffered bytes. When reading would block it
+// flushes dst first, so that the client sees what came before the wait, and
+// lifts the read deadline, which bounds only the wait for the head.
+func fill(dst *bufio.Writer, c *h1.Conn) error {
+	if c.R.Buffered() > 0 {
+		return nil
+	}
+	if dst.Buffered() > 0 {
+		if err := dst.Flush(); err != nil {
+			return err
+		}
+	}
+	c.ClearReadTimeout()
+	_, err := c.R.Peek(1)
+	return err
+}
+
+func copyLength(dst *bufio.Writer, c *h1.Conn, n int64) error {
+	src := c.R
+	for n > 0 {
+		if err := fill(dst, c); err != nil {
+			return err
+		}
+		b, _ := src.Peek(int(min(int64(src.Buffered()), n)))
+		if _, err := dst.Write(b); err != nil {
+			return err
+		}
+		_, _ = src.Discard(len(b))
+		n -= int64(len(b))
+	}
+	return nil
+}
+
+// copyChunked passes a chunked body through verbatim, stopping at its end.
+func copyChunked(dst *bufio.Writer, c *h1.Conn) error {
+	src := c.R
+	var s h1.ChunkScanner
+	for {
+		if err := fill(dst, c); err != nil {
+			return err
+		}
+		b, _ := src.Peek(src.Buffered())
+		n, done, err := s.Scan(b)
+		if err != nil {
+			return err
+		}
+		if _, err := dst.Write(b[:n]); err != nil {
+			return err
+		}
+		_, _ = src.Discard(n)
+		if done {
+			return nil
+		}
+	}
+}
+
+// copyUntilClose re-frames a body that ends with the backend's connection
+// as chunks.
+func copyUntilClose(dst *bufio.Writer, c *h1.Conn) error {
+	src := c.R
+	for {
+		err := fill(dst, c)
+		if errors.Is(err, io.EOF) {
+			_, err = dst.WriteString("0\r\n\r\n")
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		b, _ := src.Peek(src.Buffered())
+		dst.WriteString(strconv.FormatInt(int64(len(b)), 16))
+		dst.WriteString("\r\n")
+		dst.Write(b)
+		if _, err := dst.WriteString("\r\n"); err != nil {
+			return err
+		}
+		_, _ = src.Discard(len(b))
+	}
+}
+
+// hopByHop reports headers that belong to one connection, not the message:
+// RFC 9110's list, and those the Connection header nominates.
+func hopByHop(name string, nominated []string) bool {
+	switch name {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	for _, v := range nominated {
+		for tok := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hopByHopName is hopByHop for a name as the backend sent it, in any case.
+func hopByHopName(name []byte, nominated []string) bool {
+	for _, h := range hopByHopHeaders {
+		if len(name) == len(h) && strings.EqualFold(string(name), h) {
+			return true
+		}
+	}
+	for _, v := range nominated {
+		for tok := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), string(name)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hopByHopHeaders is RFC 9110's list of connection-specific headers.
+var hopByHopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// writeHeader writes "name: value\r\n" without CR or LF from the value.
+func writeHeader(bw *bufio.Writer, name, value string) {
+	if i := strings.IndexAny(value, "\r\n"); i >= 0 {
+		value = value[:i]
+	}
+	bw.WriteString(name)
+	bw.WriteString(": ")
+	bw.WriteString(value)
+	bw.WriteString("\r\n")
+}

@@ -1,0 +1,164 @@
+package httpproxy_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// rawBackend answers every request on a connection with the bytes respond
+// returns for its path, and closes the connection when close says so. It
+// counts the connections it accepted.
+func rawBackend(t *testing.T, respond func(req *http.Request, body []byte) (raw string, close bool)) (url string, conns *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns = new(atomic.Int32)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					body, _ := io.ReadAll(req.Body)
+					raw, closeAfter := respond(req, body)
+					if req.Method == http.MethodHead { // the head only, as a server must
+						raw = raw[:strings.Index(raw, "\r\n\r\n")+4]
+					}
+					if _, err := io.WriteString(c, raw); err != nil || closeAfter {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	return "http://" + ln.Addr().String(), conns
+}
+
+// The lean client's framing: every way a backend can end a body reaches
+// the client intact, and the connection is reused when it can be.
+func TestFastPathResponseFraming(t *testing.T) {
+	backendURL, conns := rawBackend(t, func(req *http.Request, body []byte) (string, bool) {
+		switch req.URL.Path {
+		case "/length":
+			return "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Kept: yes\r\nKeep-Alive: timeout=5\r\n\r\nhello", false
+		case "/chunked":
+			return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\nX-Trailer: t\r\n\r\n", false
+		case "/until-close":
+			return "HTTP/1.1 200 OK\r\n\r\nuntil the end", true
+		case "/empty":
+			return "HTTP/1.1 204 No Content\r\n\r\n", false
+		case "/close":
+			return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok", true
+		case "/echo":
+			return fmt.Sprintf("HTTP/1.1 201 Created\r\nContent-Length: %d\r\n\r\n%s", len(body), body), false
+		}
+		return "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", false
+	})
+	gw := gateway(t, "fast", backendURL)
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+	defer client.CloseIdleConnections()
+	for _, tc := range []struct {
+		method, path, body, want string
+		status                   int
+	}{
+		{"GET", "/length", "", "hello", 200},
+		{"GET", "/chunked", "", "abcdefg", 200},
+		{"GET", "/until-close", "", "until the end", 200},
+		{"GET", "/empty", "", "", 204},
+		{"GET", "/close", "", "ok", 200},
+		{"POST", "/echo", strings.Repeat("b", 100_000), strings.Repeat("b", 100_000), 201},
+		{"HEAD", "/length", "", "", 200},
+		{"GET", "/length", "", "hello", 200},
+	} {
+		req, _ := http.NewRequest(tc.method, gw+"/petstore"+tc.path, strings.NewReader(tc.body))
+		if tc.body == "" {
+			req.Body = nil
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", tc.method, tc.path, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != tc.status || string(b) != tc.want {
+			t.Fatalf("%s %s: %d %q (%v), want %d %q", tc.method, tc.path, resp.StatusCode, b, err, tc.status, tc.want)
+		}
+		if resp.Header.Get("Keep-Alive") != "" {
+			t.Errorf("%s: the backend's hop-by-hop Keep-Alive reached the client", tc.path)
+		}
+		if tc.path == "/chunked" && resp.Trailer.Get("X-Trailer") != "t" {
+			t.Errorf("trailer lost: %v", resp.Trailer)
+		}
+	}
+	// Eight requests; /until-close, /close and the HEAD-less rest: the
+	// backend saw a new connection only after each one it closed.
+	if n := conns.Load(); n != 3 {
+		t.Errorf("backend connections: %d, want 3 (one, then one after each close)", n)
+	}
+}
+
+// A backend that closes idle keep-alive connections: the next request on a
+// stale pooled connection is resent on a new one, not answered 502.
+func TestFastPathRetriesStaleConnection(t *testing.T) {
+	var requests atomic.Int32
+	backendURL, conns := rawBackend(t, func(*http.Request, []byte) (string, bool) {
+		requests.Add(1)
+		// keep-alive advertised, then closed: the proxy finds out only on
+		// its next request
+		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", true
+	})
+	gw := gateway(t, "fast", backendURL)
+	for i := range 5 {
+		if got := get(t, gw+"/petstore/x", nil); got != "ok" {
+			t.Fatalf("request %d: %q", i, got)
+		}
+		time.Sleep(10 * time.Millisecond) // let the close arrive
+	}
+	if requests.Load() != 5 || conns.Load() != 5 {
+		t.Fatalf("backend saw %d requests on %d connections, want 5 on 5", requests.Load(), conns.Load())
+	}
+}
+
+// A backend that answers garbage is a 502 with a problem, and the next
+// request works.
+func TestFastPathBadBackendResponse(t *testing.T) {
+	backendURL, _ := rawBackend(t, func(req *http.Request, _ []byte) (string, bool) {
+		if req.URL.Path == "/bad" {
+			return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n", true
+		}
+		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false
+	})
+	gw := gateway(t, "fast", backendURL)
+	resp, err := http.Get(gw + "/petstore/bad")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway || resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("bad backend response: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if got := get(t, gw+"/petstore/good", nil); got != "ok" {
+		t.Fatalf("after a bad response: %q", got)
+	}
+}
