@@ -112,7 +112,7 @@ func buildAPI(ctx context.Context, reg *plugins.Registry, c *config.API, env bui
 			}
 		}
 		for _, p := range l.Paths {
-			routes = append(routes, route{prefix: normalizePrefix(p), hosts: l.Hosts, cors: newCORS(l.CORS)})
+			routes = append(routes, route{prefix: normalizePrefix(p), hosts: l.Hosts, cors: newCORS(l.CORS), fastAll: c.Type == "proxy"})
 		}
 	}
 

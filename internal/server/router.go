@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/sluicegw/sluice/mediation"
@@ -18,6 +17,9 @@ type route struct {
 	hosts  []string // empty: any host
 	cors   *cors    // nil: no CORS
 	api    *mediation.API
+	// fastAll: the fast path serves every request it can parse (proxy
+	// APIs); otherwise only POSTs (message APIs' http-post).
+	fastAll bool
 }
 
 // routeTable is immutable once built; the server swaps whole tables on
@@ -35,13 +37,16 @@ func newRouteTable(routes []route) *routeTable {
 // match returns the route for host and a cleaned path, and the path relative
 // to the route's prefix ("/" at least).
 func (t *routeTable) match(host, cleanPath string) (*route, string) {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
+	portStripped := false
 	for i := range t.routes {
 		r := &t.routes[i]
-		if len(r.hosts) > 0 && !slices.ContainsFunc(r.hosts, func(h string) bool { return strings.EqualFold(h, host) }) {
-			continue
+		if len(r.hosts) > 0 {
+			if !portStripped { // only now: most routes name no host
+				host, portStripped = hostWithoutPort(host), true
+			}
+			if !slices.ContainsFunc(r.hosts, func(h string) bool { return strings.EqualFold(h, host) }) {
+				continue
+			}
 		}
 		if r.prefix == "/" {
 			return r, cleanPath
@@ -54,6 +59,14 @@ func (t *routeTable) match(host, cleanPath string) (*route, string) {
 		}
 	}
 	return nil, ""
+}
+
+// hostWithoutPort drops a Host header's port, if it has one.
+func hostWithoutPort(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		return h
+	}
+	return host
 }
 
 // normalizePrefix makes a configured listener path comparable.
@@ -113,10 +126,3 @@ func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (w *statusWriter) code() string {
-	if w.status == 0 {
-		return "000" // the handler wrote nothing: client gone
-	}
-	return strconv.Itoa(w.status)
-}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sluicegw/sluice/internal/admin"
 	"github.com/sluicegw/sluice/internal/config"
+	"github.com/sluicegw/sluice/internal/h1"
 	"github.com/sluicegw/sluice/internal/store"
 	"github.com/sluicegw/sluice/internal/telemetry"
 	"github.com/sluicegw/sluice/mediation"
@@ -47,8 +48,11 @@ type Server struct {
 	hooks *hooks // webhook subscription runners
 
 	httpSrv, adminSrv *http.Server
-	httpLn, adminLn   net.Listener
-	serveErr          chan error
+	// fast serves the data plane's plain HTTP/1.1 requests first and hands
+	// httpSrv the connections it does not take (internal/h1).
+	fast            *h1.Server
+	httpLn, adminLn net.Listener
+	serveErr        chan error
 	// Extra handlers mounted on the data-plane listener before API routes
 	// (the dev demo page); set before Start.
 	extra map[string]http.Handler
@@ -188,7 +192,17 @@ func (s *Server) Start() error {
 	}
 	s.httpSrv.Protocols.SetHTTP1(true)
 	s.httpSrv.Protocols.SetUnencryptedHTTP2(true)
-	go s.serve(s.httpSrv, s.httpLn)
+	handoff := h1.NewHandoff(s.httpLn.Addr())
+	s.fast = &h1.Server{
+		Handler: s.serveFast, Handoff: handoff,
+		ReadHeaderTimeout: s.httpSrv.ReadHeaderTimeout, IdleTimeout: s.httpSrv.IdleTimeout,
+	}
+	go s.serve(s.httpSrv, handoff)
+	go func() {
+		if err := s.fast.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.serveErr <- err
+		}
+	}()
 	if sc.Admin.Listen != "off" {
 		if s.adminLn, err = net.Listen("tcp", sc.Admin.Listen); err != nil {
 			_ = s.httpLn.Close()
@@ -246,11 +260,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt, rel := s.routes.Load().match(r.Host, p)
 	if rt == nil {
 		mediation.WriteProblem(w, http.StatusNotFound, "No API at this path", p, nil)
-		s.metrics.Requests.WithLabelValues("", "404").Inc()
+		s.metrics.CountRequest("", http.StatusNotFound)
 		return
 	}
 	sw := &statusWriter{ResponseWriter: w}
-	defer func() { s.metrics.Requests.WithLabelValues(rt.api.ID(), sw.code()).Inc() }()
+	defer func() { s.metrics.CountRequest(rt.api.ID(), sw.status) }()
 	if rt.cors != nil && rt.cors.handle(sw, r) {
 		return
 	}
@@ -276,7 +290,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	var errs []error
 	if s.httpSrv != nil {
+		// Both at once: each closes its idle connections and waits for
+		// the busy ones.
+		var fastErr error
+		wg.Go(func() { fastErr = s.fast.Shutdown(ctx) })
 		errs = append(errs, s.httpSrv.Shutdown(ctx))
+		wg.Wait()
+		errs = append(errs, fastErr)
 	}
 	wg.Wait()
 	s.retiring.Wait()
