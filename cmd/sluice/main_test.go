@@ -90,10 +90,12 @@ func TestDevPageShowsMessages(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	var waitErr error
+	exited := make(chan struct{}) // closed once Wait returned: stderr is complete
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
+		<-exited
 		if t.Failed() {
 			t.Logf("sluice dev stderr:\n%s", stderr.String())
 		}
@@ -115,8 +117,8 @@ func TestDevPageShowsMessages(t *testing.T) {
 	var url string
 	select {
 	case url = <-pageURL:
-	case err := <-exited:
-		t.Fatalf("sluice dev exited before printing a URL: %v", err)
+	case <-exited:
+		t.Fatalf("sluice dev exited before printing a URL: %v", waitErr)
 	case <-time.After(90 * time.Second):
 		t.Fatal("sluice dev printed no URL")
 	}
@@ -132,9 +134,9 @@ func TestDevPageShowsMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("sluice dev exit: %v", err)
+	case <-exited:
+		if waitErr != nil {
+			t.Fatalf("sluice dev exit: %v", waitErr)
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatal(fmt.Sprintf("sluice dev did not stop on SIGINT"))
