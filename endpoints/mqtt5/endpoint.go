@@ -151,6 +151,9 @@ func (e *Endpoint) clientConfig(c connection) autopaho.ClientConfig {
 		PahoErrors:       errs,
 		ClientConfig:     c.paho,
 	}
+	if coalesces(e.server) {
+		cfg.AttemptConnection = dialCoalescing
+	}
 	if rm := c.receiveMaximum; rm != 0 {
 		cfg.ConnectPacketBuilder = func(cp *paho.Connect, _ *url.URL) (*paho.Connect, error) {
 			if cp.Properties == nil {
