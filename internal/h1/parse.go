@@ -121,10 +121,12 @@ func (r *Request) HasBody() bool { return r.ContentLength > 0 }
 
 // Get returns the value of the first header named name, compared without
 // regard to ASCII case, or nil when there is none. name must be ASCII.
-func (r *Request) Get(name string) []byte {
-	for i := range r.Headers {
-		if equalFoldASCII(r.Headers[i].Name, name) {
-			return r.Headers[i].Value
+func (r *Request) Get(name string) []byte { return headerValue(r.Headers, name) }
+
+func headerValue(hs []Header, name string) []byte {
+	for i := range hs {
+		if equalFoldASCII(hs[i].Name, name) {
+			return hs[i].Value
 		}
 	}
 	return nil

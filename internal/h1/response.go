@@ -107,14 +107,7 @@ func (r *Response) BodyKind(method string) BodyKind {
 
 // Get returns the value of the first header named name, compared without
 // regard to ASCII case, or nil when there is none. name must be ASCII.
-func (r *Response) Get(name string) []byte {
-	for i := range r.Headers {
-		if equalFoldASCII(r.Headers[i].Name, name) {
-			return r.Headers[i].Value
-		}
-	}
-	return nil
-}
+func (r *Response) Get(name string) []byte { return headerValue(r.Headers, name) }
 
 // Parse parses one response head at the start of buf. On success n is the
 // length of the head including its blank line; the body starts at buf[n].
