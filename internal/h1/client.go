@@ -18,7 +18,7 @@ type PoolConfig struct {
 	// IdleTimeout closes connections idle that long; 0 keeps them.
 	IdleTimeout time.Duration
 	// MaxConns caps the connections open at once; 0 is unlimited. Get
-	// blocks while the cap is reached.
+	// blocks while the cap is reached, for ConnectTimeout at most.
 	MaxConns int
 	// MaxIdle caps the idle connections kept; default 256.
 	MaxIdle int
@@ -93,8 +93,10 @@ func (p *Pool) Fresh(ctx context.Context) (*Conn, error) {
 	if p.slots != nil {
 		select {
 		case p.slots <- struct{}{}:
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		default:
+			if err := p.waitSlot(ctx); err != nil {
+				return nil, err
+			}
 		}
 	}
 	nc, err := p.dialer.DialContext(ctx, "tcp", p.cfg.Addr)
@@ -103,6 +105,29 @@ func (p *Pool) Fresh(ctx context.Context) (*Conn, error) {
 		return nil, err
 	}
 	return &Conn{Conn: nc, R: bufio.NewReaderSize(nc, 16<<10), W: bufio.NewWriterSize(nc, 16<<10), pool: p}, nil
+}
+
+// ErrPoolFull is Get's error when MaxConns connections stayed busy for
+// ConnectTimeout.
+var ErrPoolFull = errors.New("h1: all backend connections busy")
+
+// waitSlot waits for a connection to be released, for ConnectTimeout at
+// most: waiting for a free connection is part of connecting.
+func (p *Pool) waitSlot(ctx context.Context) error {
+	var timeout <-chan time.Time
+	if p.cfg.ConnectTimeout > 0 {
+		t := time.NewTimer(p.cfg.ConnectTimeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case p.slots <- struct{}{}:
+		return nil
+	case <-timeout:
+		return ErrPoolFull
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (p *Pool) takeIdle() *Conn {
@@ -130,6 +155,10 @@ func (p *Pool) release() {
 // its end, no "Connection: close") for the next request.
 func (c *Conn) Put() {
 	p := c.pool
+	if c.R.Buffered() > 0 { // bytes past the response: the connection is out of step
+		c.closeNow()
+		return
+	}
 	c.Reused = true
 	c.idleSince = time.Now()
 	// The read deadline stays: SetReadTimeout renews it when needed, and

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -154,6 +156,16 @@ func (cn *conn) serve() {
 	bw.Reset(cn.c)
 	handedOff := false
 	defer func() {
+		if v := recover(); v != nil {
+			// As net/http does: the connection ends, the process goes on.
+			// ErrAbortHandler is a handler cutting a response it began.
+			if v != http.ErrAbortHandler {
+				log.Printf("h1: panic serving %s: %v\n%s", cn.remote, v, debug.Stack())
+			}
+			handedOff = false
+		} else if !handedOff && cn.body.remaining > 0 {
+			cn.linger(bw)
+		}
 		cn.srv.forget(cn)
 		if !handedOff {
 			_ = cn.c.Close()
@@ -194,6 +206,22 @@ func (cn *conn) serve() {
 		}
 	}
 }
+
+// linger sends what is buffered and half-closes before the close, reading
+// away what the client still sends for a while: closing a socket with
+// unread input resets it, and the reset can destroy the response (a 413,
+// say) before the client read it. net/http does the same.
+func (cn *conn) linger(bw *bufio.Writer) {
+	_ = bw.Flush()
+	if cw, ok := cn.c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = cn.c.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.Copy(io.Discard, io.LimitReader(cn.c, maxDrain))
+}
+
+// lingerTime bounds linger's wait.
+const lingerTime = 500 * time.Millisecond
 
 // readHead reads until buf[start:] holds a whole head in the subset; n is
 // its length, or 0 when it is outside the subset. ok is false when the

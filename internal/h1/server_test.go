@@ -359,3 +359,72 @@ func TestHeaderTimeoutNotExtendedByDribbling(t *testing.T) {
 		t.Errorf("connection lasted %v with a dribbled head (%q), want about %v", took, b, 2*header)
 	}
 }
+
+// A handler that breaks its own Content-Length: more bytes than declared
+// never reach the client (they would read as a response of their own), and
+// fewer end the connection so the client sees the body was cut.
+func TestWriterHoldsToContentLength(t *testing.T) {
+	addr, _ := testServer(t, func(w *ResponseWriter, r *Request, _ io.Reader) bool {
+		w.Header().Set("Content-Length", "5")
+		switch string(r.Path) {
+		case "/over":
+			if _, err := io.WriteString(w, "hello, and HTTP/1.1 200 OK smuggled"); err != http.ErrContentLength {
+				t.Errorf("overflowing write: %v, want ErrContentLength", err)
+			}
+		case "/short":
+			io.WriteString(w, "he")
+		}
+		return true
+	})
+	for path, want := range map[string]error{"/over": nil, "/short": io.ErrUnexpectedEOF} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n", path)
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(path, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		if err != want {
+			t.Errorf("%s: body %q, %v; want %v", path, b, err, want)
+		}
+		if rest, _ := io.ReadAll(br); len(rest) > 0 {
+			t.Errorf("%s: after the response: %q, want the connection's end", path, rest)
+		}
+		c.Close()
+	}
+}
+
+// A handler that panics ends its connection, not the server.
+func TestHandlerPanicEndsOnlyItsConnection(t *testing.T) {
+	addr, _ := testServer(t, func(w *ResponseWriter, r *Request, body io.Reader) bool {
+		if string(r.Path) == "/fast/panic" {
+			panic(http.ErrAbortHandler) // quiet, as net/http treats it
+		}
+		return echo(w, r, body)
+	})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprint(c, "GET /fast/panic HTTP/1.1\r\nHost: x\r\n\r\n")
+	if b, err := io.ReadAll(c); err != nil || len(b) != 0 {
+		t.Fatalf("panicking handler: %q, %v; want the connection closed", b, err)
+	}
+	resp, err := http.Get("http://" + addr + "/fast/after")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	http.DefaultClient.CloseIdleConnections()
+	if !strings.HasPrefix(string(b), "fast GET /fast/after") {
+		t.Fatalf("after a panic: %q", b)
+	}
+}

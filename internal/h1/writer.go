@@ -28,6 +28,7 @@ type ResponseWriter struct {
 	headOut bool  // status line and headers are in bw
 	chunked bool  // body framed by chunks
 	length  int64 // declared Content-Length, -1 if none
+	sent    int64 // body bytes written (for HEAD: that a GET would write)
 	body    []byte
 	noBody  bool // HEAD request, or a status without a body
 	raw     bool
@@ -74,9 +75,7 @@ func (w *ResponseWriter) Write(p []byte) (int, error) {
 		w.WriteHeader(http.StatusOK)
 	}
 	if w.noBody {
-		if w.countsForHead() && !w.headOut && len(w.body)+len(p) <= smallBody {
-			w.body = append(w.body, p...) // for HEAD's Content-Length only
-		}
+		w.sent += int64(len(p)) // for HEAD's Content-Length only
 		return len(p), nil
 	}
 	if !w.headOut {
@@ -141,15 +140,21 @@ func (w *ResponseWriter) finish() error {
 		w.WriteHeader(http.StatusOK)
 	}
 	if !w.headOut {
-		if w.length < 0 && (!w.noBody || w.countsForHead()) {
+		switch {
+		case w.length >= 0:
+		case !w.noBody:
 			w.length = int64(len(w.body))
-			w.header.Set("Content-Length", strconv.Itoa(len(w.body)))
+		case w.countsForHead() && w.sent <= smallBody:
+			w.length = w.sent // what the GET would declare; a longer one is chunked
 		}
 		w.writeHead(false)
 	}
 	if w.chunked {
 		_, err := w.bw.WriteString("0\r\n\r\n")
 		return err
+	}
+	if !w.noBody && w.length >= 0 && w.sent < w.length {
+		w.closing = true // the body fell short of its Content-Length: only the close can say so
 	}
 	return nil
 }
@@ -165,13 +170,13 @@ func (w *ResponseWriter) writeHead(chunked bool) {
 	w.chunked = chunked && !w.noBody
 	bw := w.bw
 	bw.WriteString("HTTP/1.1 ")
-	var num [3]byte
+	var num [20]byte
 	bw.Write(strconv.AppendInt(num[:0], int64(w.status), 10))
 	bw.WriteByte(' ')
 	bw.WriteString(http.StatusText(w.status))
 	bw.WriteString("\r\n")
 	for k, vs := range w.header {
-		if k == "Connection" || k == "Transfer-Encoding" {
+		if k == "Connection" || k == "Transfer-Encoding" || k == "Content-Length" {
 			// framing is this writer's; a handler may only ask to close
 			if k == "Connection" && len(vs) > 0 && vs[0] == "close" {
 				w.closing = true
@@ -189,6 +194,10 @@ func (w *ResponseWriter) writeHead(chunked bool) {
 	}
 	if w.chunked {
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
+	} else if w.length >= 0 && w.status != http.StatusNoContent {
+		bw.WriteString("Content-Length: ")
+		bw.Write(strconv.AppendInt(num[:0], w.length, 10))
+		bw.WriteString("\r\n")
 	}
 	if w.closing {
 		bw.WriteString("Connection: close\r\n")
@@ -213,7 +222,17 @@ func (w *ResponseWriter) writeBody(p []byte) (int, error) {
 		w.bw.WriteString("\r\n")
 		return n, err
 	}
-	return w.bw.Write(p)
+	if w.length >= 0 { // never past the declared length: the rest would be a response of its own
+		if rest := w.length - w.sent; int64(len(p)) > rest {
+			n, _ := w.bw.Write(p[:rest])
+			w.sent += int64(n)
+			w.closing = true
+			return n, http.ErrContentLength
+		}
+	}
+	n, err := w.bw.Write(p)
+	w.sent += int64(n)
+	return n, err
 }
 
 // writeHeaderLine writes "name: value\r\n", dropping CR and LF from the
