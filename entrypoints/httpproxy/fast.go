@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -116,7 +117,7 @@ func (e *Entrypoint) exchange(w *h1.ResponseWriter, r *http.Request, x *mediatio
 			resp.Status != http.StatusGatewayTimeout)
 		if err := e.relay(w, r, c, resp); err != nil {
 			_ = c.Close()
-			return sentResponse, nil // the status is out: nothing to retry or report
+			return sentResponse, err // the head is out: the caller cuts the connection
 		}
 		return sentResponse, nil
 	}
@@ -201,7 +202,9 @@ func (e *Entrypoint) send(c *h1.Conn, r *http.Request, x *mediation.Exchange, ta
 			return nil, fmt.Errorf("backend response: %w", err)
 		}
 		if _, err := c.R.Peek(len(buf) + 1); err != nil {
-			if len(buf) == 0 {
+			if len(buf) == 0 && !errors.Is(err, os.ErrDeadlineExceeded) {
+				// closed or reset before answering: on a reused connection,
+				// the backend dropped it while idle (net/http resends then too)
 				return nil, fmt.Errorf("%w: %w", errNoResponse, err)
 			}
 			return nil, fmt.Errorf("backend response: %w", err)

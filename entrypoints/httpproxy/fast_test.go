@@ -2,6 +2,7 @@ package httpproxy_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -160,5 +161,30 @@ func TestFastPathBadBackendResponse(t *testing.T) {
 	}
 	if got := get(t, gw+"/petstore/good", nil); got != "ok" {
 		t.Fatalf("after a bad response: %q", got)
+	}
+}
+
+// A backend that dies in the middle of a body: the client's connection
+// ends too, so the client sees the body was cut (and a keep-alive client
+// does not wait for bytes that never come).
+func TestFastPathTruncatedBodyCutsClient(t *testing.T) {
+	backendURL, _ := rawBackend(t, func(*http.Request, []byte) (string, bool) {
+		return "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b", true
+	})
+	gw := gateway(t, "fast", backendURL)
+	c, err := net.Dial("tcp", strings.TrimPrefix(gw, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprint(c, "GET /petstore/x HTTP/1.1\r\nHost: gw\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if !errors.Is(err, io.ErrUnexpectedEOF) || string(b) != "only ten b" {
+		t.Fatalf("read %q, %v; want the 10 bytes, then the connection's end", b, err)
 	}
 }

@@ -125,6 +125,13 @@ func (e *Entrypoint) Serve(w http.ResponseWriter, r *http.Request, x *mediation.
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 	}
 	ctx := context.WithValue(r.Context(), relPathKey{}, x.RelativePath)
+	if _, ok := w.(*h1.ResponseWriter); ok {
+		// ReverseProxy aborts a response it cannot finish (panics with
+		// http.ErrAbortHandler) only when it runs in a server; h1's server
+		// recovers that and cuts the connection, so the client sees the
+		// response was cut instead of a complete-looking short one.
+		ctx = context.WithValue(ctx, http.ServerContextKey, fastServer)
+	}
 	e.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
@@ -143,6 +150,10 @@ func (e *Entrypoint) setUp(group []mediation.Endpoint) {
 	e.fast = fastable(members)
 	e.proxy = newProxy(e.pool, e.cfg.trusted)
 }
+
+// fastServer stands for h1's server in requests it serves through
+// ReverseProxy.
+var fastServer = &http.Server{}
 
 // newProxy returns the reverse proxy over the pool's backends.
 func newProxy(p *pool, trusted []netip.Prefix) *httputil.ReverseProxy {
