@@ -131,19 +131,40 @@ func (p *Pool) waitSlot(ctx context.Context) error {
 }
 
 func (p *Pool) takeIdle() *Conn {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for len(p.idle) > 0 {
-		c := p.idle[len(p.idle)-1]
-		p.idle = p.idle[:len(p.idle)-1]
-		if p.cfg.IdleTimeout > 0 && time.Since(c.idleSince) > p.cfg.IdleTimeout {
+	for {
+		p.mu.Lock()
+		n := len(p.idle)
+		if n == 0 {
+			p.mu.Unlock()
+			return nil
+		}
+		c := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		idle := time.Since(c.idleSince)
+		if p.cfg.IdleTimeout > 0 && idle > p.cfg.IdleTimeout {
 			c.closeNow()
 			continue
 		}
+		// A connection that waited a while may have been closed by the
+		// backend (many keep connections for a few seconds only); a
+		// request with a body sent on it could not be resent. Look
+		// without waiting; under load connections wait microseconds and
+		// skip the look.
+		if idle > probeAfter {
+			c.ClearReadTimeout() // an expired one would fail the look
+			if !stillOpen(c.Conn) {
+				c.closeNow()
+				continue
+			}
+		}
 		return c
 	}
-	return nil
 }
+
+// probeAfter is how long a connection may sit idle before takeIdle checks
+// that the backend kept it.
+const probeAfter = time.Second
 
 func (p *Pool) release() {
 	if p.slots != nil {

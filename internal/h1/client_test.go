@@ -236,3 +236,45 @@ func TestPoolEarlyAnswer(t *testing.T) {
 		c.Close()
 	}
 }
+
+// A connection idle for a while is looked at before reuse: one the backend
+// closed is dropped, so a request with a body (which could not be resent)
+// goes on a new connection; one the backend kept is reused.
+func TestPoolDropsConnectionsClosedWhileIdle(t *testing.T) {
+	for _, closes := range []bool{true, false} {
+		addr := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+			for {
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				n, _ := io.Copy(io.Discard, req.Body)
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%d", len(strconv.FormatInt(n, 10)), n)
+				if closes {
+					return // a short keep-alive, as many backends have
+				}
+			}
+		})
+		p := NewPool(PoolConfig{Addr: addr})
+		c, _ := p.Get(context.Background())
+		c.SetReadTimeout(5 * time.Second)
+		if _, err := roundTrip(t, c, []byte("first")); err != nil {
+			t.Fatal(err)
+		}
+		c.Put()
+		time.Sleep(probeAfter + 100*time.Millisecond)
+		c, err := p.Get(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Reused == closes {
+			t.Errorf("backend closes: %v; connection reused: %v", closes, c.Reused)
+		}
+		c.SetReadTimeout(5 * time.Second)
+		if got, err := roundTrip(t, c, []byte("second")); err != nil || got != "6" {
+			t.Errorf("backend closes: %v; request with a body: %q, %v", closes, got, err)
+		}
+		c.Close()
+		p.Close()
+	}
+}
