@@ -59,7 +59,9 @@ func (e *Endpoint) Available() bool {
 func (e *Endpoint) Report(ok bool) {
 	cb := e.cfg.CircuitBreaker
 	if ok {
-		e.failures.Store(0)
+		if e.failures.Load() != 0 { // read first: a store per request would bounce the line between cores
+			e.failures.Store(0)
+		}
 		if e.openUntil.Load() != 0 {
 			e.openUntil.Store(0)
 			e.probeAt.Store(0)

@@ -55,6 +55,9 @@ func newPool(members []Member) *pool {
 
 // start is where the balancer begins looking for a backend.
 func (p *pool) start() int {
+	if len(p.members) == 1 {
+		return 0
+	}
 	switch p.kind {
 	case "random":
 		return rand.IntN(len(p.members))

@@ -24,8 +24,9 @@ func stillOpen(nc net.Conn) bool {
 	err = raw.Read(func(fd uintptr) bool {
 		var b [1]byte
 		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		open = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK // no data, no end
-		return true                                                // never wait
+		// EAGAIN: no data and no end. Returning true: never wait.
+		open = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
+		return true
 	})
 	return err == nil && open
 }
