@@ -174,16 +174,52 @@ func (e *Entrypoint) send(c *h1.Conn, r *http.Request, x *mediation.Exchange, ta
 		bw.WriteString("Content-Length: 0\r\n")
 	}
 	bw.WriteString("\r\n")
+	c.SetReadTimeout(readTimeout) // for the head; relay lifts it for a body that streams
+	var werr error
 	if r.ContentLength > 0 {
-		n, err := io.Copy(bw, r.Body)
-		if err != nil || n != r.ContentLength {
-			return nil, fmt.Errorf("reading the request body: %w", cmpErr(err, io.ErrUnexpectedEOF))
+		body := clientBody{r: r.Body}
+		n, err := io.Copy(bw, &body)
+		switch {
+		case body.err != nil || (err == nil && n != r.ContentLength):
+			return nil, fmt.Errorf("reading the request body: %w", cmpErr(body.err, io.ErrUnexpectedEOF))
+		case err != nil:
+			werr = err // the backend stopped taking the body
 		}
 	}
-	c.SetReadTimeout(readTimeout) // for the head; relay lifts it for a body that streams
-	if err := c.W.Flush(); err != nil {
-		return nil, fmt.Errorf("%w: %w", errNoResponse, err)
+	if werr == nil {
+		werr = c.W.Flush()
 	}
+	if werr != nil {
+		// A backend may answer before it read the whole request (a 413, a
+		// 401) and close: its answer is what the client should get.
+		resp, err := readResponseHead(c)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errNoResponse, werr)
+		}
+		resp.Close = true // the request did not go through whole: the connection is done
+		return resp, nil
+	}
+	return readResponseHead(c)
+}
+
+// clientBody reads the client's request body, keeping its error apart
+// from the backend's write errors.
+type clientBody struct {
+	r   io.Reader
+	err error
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
+}
+
+// readResponseHead reads the final response head into c.Resp, skipping
+// interim ones; the body follows in c.R.
+func readResponseHead(c *h1.Conn) (*h1.Response, error) {
 	resp := &c.Resp
 	for {
 		buf, _ := c.R.Peek(c.R.Buffered())
@@ -196,7 +232,7 @@ func (e *Entrypoint) send(c *h1.Conn, r *http.Request, x *mediation.Exchange, ta
 			if resp.Status < 200 {
 				continue // interim (100 Continue, 103 Early Hints): the final head follows
 			}
-			break
+			return resp, nil
 		}
 		if err != h1.ErrIncomplete {
 			return nil, fmt.Errorf("backend response: %w", err)
@@ -210,7 +246,6 @@ func (e *Entrypoint) send(c *h1.Conn, r *http.Request, x *mediation.Exchange, ta
 			return nil, fmt.Errorf("backend response: %w", err)
 		}
 	}
-	return resp, nil
 }
 
 func cmpErr(err, otherwise error) error {

@@ -188,3 +188,49 @@ func TestFastPathTruncatedBodyCutsClient(t *testing.T) {
 		t.Fatalf("read %q, %v; want the 10 bytes, then the connection's end", b, err)
 	}
 }
+
+// A backend that refuses an upload before reading it and closes: the
+// client gets the backend's answer, not a 502 for the broken write.
+func TestFastPathEarlyAnswerToUpload(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big!")
+		_, _ = io.CopyN(io.Discard, br, 64<<10) // a little, as servers do, then the close
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	gw := gateway(t, "fast", "http://"+ln.Addr().String())
+
+	c, err := net.Dial("tcp", strings.TrimPrefix(gw, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	const size = 4 << 20
+	go func() {
+		fmt.Fprintf(c, "POST /petstore/upload HTTP/1.1\r\nHost: gw\r\nContent-Length: %d\r\n\r\n", size)
+		_, _ = c.Write(make([]byte, size)) // fails once the gateway gives up: fine
+	}()
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || string(b) != "too big!" {
+		t.Fatalf("got %d %q, want the backend's 413", resp.StatusCode, b)
+	}
+}
