@@ -289,15 +289,17 @@ func (e *Entrypoint) relay(w *h1.ResponseWriter, r *http.Request, c *h1.Conn, re
 	}
 	cw.WriteString("\r\n")
 
+	bc := bodyCopy{dst: cw, c: c, w: w}
 	var err error
 	switch kind {
 	case h1.BodyLength:
-		err = copyLength(cw, c, resp.ContentLength)
+		err = bc.length(resp.ContentLength)
 	case h1.BodyChunked:
-		err = copyChunked(cw, c)
+		err = bc.chunked()
 	case h1.BodyUntilClose:
-		err = copyUntilClose(cw, c)
+		err = bc.untilClose()
 	}
+	bc.stopWatch() // before the connection is reused: the watch may close it
 	if err != nil {
 		return err
 	}
@@ -307,86 +309,6 @@ func (e *Entrypoint) relay(w *h1.ResponseWriter, r *http.Request, c *h1.Conn, re
 		c.Put()
 	}
 	return nil
-}
-
-// fill makes sure c has buffered bytes. When reading would block it
-// flushes dst first, so that the client sees what came before the wait, and
-// lifts the read deadline, which bounds only the wait for the head.
-func fill(dst *bufio.Writer, c *h1.Conn) error {
-	if c.R.Buffered() > 0 {
-		return nil
-	}
-	if dst.Buffered() > 0 {
-		if err := dst.Flush(); err != nil {
-			return err
-		}
-	}
-	c.ClearReadTimeout()
-	_, err := c.R.Peek(1)
-	return err
-}
-
-func copyLength(dst *bufio.Writer, c *h1.Conn, n int64) error {
-	src := c.R
-	for n > 0 {
-		if err := fill(dst, c); err != nil {
-			return err
-		}
-		b, _ := src.Peek(int(min(int64(src.Buffered()), n)))
-		if _, err := dst.Write(b); err != nil {
-			return err
-		}
-		_, _ = src.Discard(len(b))
-		n -= int64(len(b))
-	}
-	return nil
-}
-
-// copyChunked passes a chunked body through verbatim, stopping at its end.
-func copyChunked(dst *bufio.Writer, c *h1.Conn) error {
-	src := c.R
-	var s h1.ChunkScanner
-	for {
-		if err := fill(dst, c); err != nil {
-			return err
-		}
-		b, _ := src.Peek(src.Buffered())
-		n, done, err := s.Scan(b)
-		if err != nil {
-			return err
-		}
-		if _, err := dst.Write(b[:n]); err != nil {
-			return err
-		}
-		_, _ = src.Discard(n)
-		if done {
-			return nil
-		}
-	}
-}
-
-// copyUntilClose re-frames a body that ends with the backend's connection
-// as chunks.
-func copyUntilClose(dst *bufio.Writer, c *h1.Conn) error {
-	src := c.R
-	for {
-		err := fill(dst, c)
-		if errors.Is(err, io.EOF) {
-			_, err = dst.WriteString("0\r\n\r\n")
-			return err
-		}
-		if err != nil {
-			return err
-		}
-		b, _ := src.Peek(src.Buffered())
-		dst.WriteString(strconv.FormatInt(int64(len(b)), 16))
-		dst.WriteString("\r\n")
-		dst.Write(b)
-		if _, err := dst.WriteString("\r\n"); err != nil {
-			return err
-		}
-		_, _ = src.Discard(len(b))
-	}
 }
 
 // hopByHop reports headers that belong to one connection, not the message:

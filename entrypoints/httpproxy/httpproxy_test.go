@@ -237,3 +237,46 @@ func testTrustedProxyForwardedHeaders(t *testing.T, front string) {
 		t.Fatal("a bad trustedProxies entry was accepted")
 	}
 }
+
+// A client that leaves a quiet stream (a backend SSE between events) frees
+// the backend's request too, on both fronts: the backend sees its request
+// end, instead of holding it until its next event.
+func TestClientLeavingQuietStreamEndsBackendRequest(t *testing.T) {
+	eachFront(t, testClientLeavingQuietStreamEndsBackendRequest)
+}
+
+func testClientLeavingQuietStreamEndsBackendRequest(t *testing.T, front string) {
+	ended := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: 0\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done(): // the proxy closed its request
+			close(ended)
+		case <-time.After(10 * time.Second):
+		}
+	}))
+	t.Cleanup(srv.Close)
+	gw := gateway(t, front, srv.URL)
+
+	c, err := net.Dial("tcp", strings.TrimPrefix(gw, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprint(c, "GET /petstore/events HTTP/1.1\r\nHost: gw\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil || line != "data: 0\n" {
+		t.Fatalf("first event: %q, %v", line, err)
+	}
+	c.Close()
+	select {
+	case <-ended:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the backend's request outlived the client by 3 s")
+	}
+}

@@ -142,6 +142,7 @@ type conn struct {
 	req        Request
 	w          ResponseWriter
 	body       bodyReader
+	watch      *clientWatch // while a handler watches for the client's end
 }
 
 var (
@@ -156,6 +157,7 @@ func (cn *conn) serve() {
 	bw.Reset(cn.c)
 	handedOff := false
 	defer func() {
+		cn.stopWatch()
 		if v := recover(); v != nil {
 			// As net/http does: the connection ends, the process goes on.
 			// ErrAbortHandler is a handler cutting a response it began.
@@ -186,10 +188,13 @@ func (cn *conn) serve() {
 		cn.req.RemoteAddr = cn.remote
 		closing := cn.req.Close || cn.srv.shutdown.Load()
 		cn.w.reset(bw, cn.req.Method == http.MethodHead, closing)
+		cn.w.cn = cn
 		head := cn.start
 		cn.start += n
 		cn.body.reset(cn, cn.req.ContentLength)
-		if !cn.srv.Handler(&cn.w, &cn.req, &cn.body) {
+		served := cn.srv.Handler(&cn.w, &cn.req, &cn.body)
+		cn.stopWatch()
+		if !served {
 			cn.start = head
 			handedOff = cn.handOff()
 			return
@@ -204,6 +209,13 @@ func (cn *conn) serve() {
 		if err != nil || cn.w.closing || !cn.body.drain() {
 			return
 		}
+	}
+}
+
+func (cn *conn) stopWatch() {
+	if cn.watch != nil {
+		cn.watch.stop()
+		cn.watch = nil
 	}
 }
 

@@ -22,6 +22,7 @@ const smallBody = 4 << 10
 // A handler that produces a whole HTTP/1.1 response itself (the reverse
 // proxy) calls Raw and writes it straight to the connection's buffer.
 type ResponseWriter struct {
+	cn      *conn // nil outside a Server
 	bw      *bufio.Writer
 	header  http.Header
 	status  int
@@ -40,7 +41,7 @@ type ResponseWriter struct {
 
 func (w *ResponseWriter) reset(bw *bufio.Writer, isHead, closing bool) {
 	clear(w.header)
-	*w = ResponseWriter{bw: bw, header: w.header, body: w.body[:0], isHead: isHead, closing: closing, length: -1}
+	*w = ResponseWriter{cn: w.cn, bw: bw, header: w.header, body: w.body[:0], isHead: isHead, closing: closing, length: -1}
 	if w.header == nil {
 		w.header = http.Header{}
 	}
