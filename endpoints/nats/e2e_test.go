@@ -1,7 +1,6 @@
 package nats_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -25,6 +24,7 @@ import (
 	_ "github.com/sluicegw/sluice/entrypoints/websocket"
 	"github.com/sluicegw/sluice/internal/config"
 	"github.com/sluicegw/sluice/internal/server"
+	"github.com/sluicegw/sluice/internal/testutil/ssetest"
 	"github.com/sluicegw/sluice/mediation"
 	"github.com/sluicegw/sluice/plugins"
 )
@@ -228,7 +228,7 @@ func TestE2ERawPublishReachesClients(t *testing.T) {
 		{"JetStream", "/orders", f.stream + ".raw"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			sse := openSSE(t, f.base+tc.path, nil)
+			sse := ssetest.Open(t, f.base+tc.path, nil)
 			ctx, cancel := context.WithTimeout(context.Background(), e2eTimeout)
 			defer cancel()
 			ws, _, err := websocket.Dial(ctx, strings.Replace(f.base, "http", "ws", 1)+tc.path, nil)
@@ -262,7 +262,7 @@ func TestE2ERawPublishReachesClients(t *testing.T) {
 			drain:
 				for {
 					select {
-					case ev := <-sse.events:
+					case ev := <-sse.Events:
 						sseSaw = sseSaw || ev.Event == "message"
 					case _, ok := <-wsGot:
 						wsSaw = wsSaw || ok
@@ -274,7 +274,7 @@ func TestE2ERawPublishReachesClients(t *testing.T) {
 			if err := f.nc.Publish(tc.subject, []byte("hello")); err != nil {
 				t.Fatal(err)
 			}
-			if ev := sse.nextData(t, "hello"); ev.Data != "hello" {
+			if ev := sse.NextData(t, "hello", e2eTimeout); ev.Data != "hello" {
 				t.Fatalf("SSE got %q", ev.Data)
 			}
 			for m := range wsGot {
@@ -306,39 +306,39 @@ func TestE2ESSEResumeFromLastEventID(t *testing.T) {
 	all := numbered("old", 0, 20)
 	publish(all...)
 
-	first := openSSE(t, f.base+"/orders", nil)
-	var seen []sseEvent
+	first := ssetest.Open(t, f.base+"/orders", nil)
+	var seen []ssetest.Event
 	for range all {
-		ev := first.next(t)
+		ev := first.Next(t, e2eTimeout)
 		if ev.ID == "" {
 			t.Fatalf("event %q has no id", ev.Data)
 		}
 		seen = append(seen, ev)
 	}
-	if got := dataOf(seen); !slices.Equal(got, all) {
+	if got := ssetest.Data(seen); !slices.Equal(got, all) {
 		t.Fatalf("the first client got %v", got)
 	}
 	first.Close()
 
 	for _, k := range []int{0, 7, len(seen) - 1} {
-		again := openSSE(t, f.base+"/orders", http.Header{"Last-Event-Id": {seen[k].ID}})
+		again := ssetest.Open(t, f.base+"/orders", http.Header{"Last-Event-Id": {seen[k].ID}})
 		fresh := numbered(fmt.Sprintf("after%d", k), 0, 3)
 		publish(fresh...)
-		want := append(dataOf(seen[k+1:]), fresh...)
-		var got []sseEvent
+		want := append(ssetest.Data(seen[k+1:]), fresh...)
+		var got []ssetest.Event
 		for range want {
-			got = append(got, again.next(t))
+			got = append(got, again.Next(t, e2eTimeout))
 		}
-		again.expectQuiet(t, 500*time.Millisecond)
-		if !slices.Equal(dataOf(got), want) {
-			t.Fatalf("resuming after event %d got %v, want %v", k, dataOf(got), want)
+		again.ExpectQuiet(t, 500*time.Millisecond)
+		if !slices.Equal(ssetest.Data(got), want) {
+			t.Fatalf("resuming after event %d got %v, want %v", k, ssetest.Data(got), want)
 		}
 		again.Close()
 		seen = append(seen, got[len(got)-len(fresh):]...)
 	}
 
 	// A cursor of another API's stream is a 400, not a restart from zero.
-	resp, cancelBad := doSSE(t, f.base+"/orders", http.Header{"Last-Event-Id": {mediation.NewCursor(mediation.Position{Stream: "OTHER", Offset: 1}).String()}})
+	resp, cancelBad := ssetest.Do(t, f.base+"/orders", http.Header{"Last-Event-Id": {mediation.NewCursor(mediation.Position{Stream: "OTHER", Offset: 1}).String()}})
 	defer cancelBad()
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("a foreign cursor: status %d, want 400", resp.StatusCode)
@@ -352,129 +352,3 @@ func numbered(prefix string, from, to int) []string {
 	}
 	return out
 }
-
-// sseEvent is one parsed Server-Sent Event.
-type sseEvent struct{ ID, Event, Data string }
-
-func dataOf(evs []sseEvent) []string {
-	out := make([]string, len(evs))
-	for i, e := range evs {
-		out[i] = e.Data
-	}
-	return out
-}
-
-// sseClient reads the events of a streaming response.
-type sseClient struct {
-	events chan sseEvent
-	cancel context.CancelFunc
-}
-
-func doSSE(t *testing.T, url string, header http.Header) (*http.Response, context.CancelFunc) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	req.Header.Set("Accept", "text/event-stream")
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		cancel()
-		t.Fatalf("SSE %s: %v", url, err)
-	}
-	return resp, func() { cancel(); resp.Body.Close() }
-}
-
-// openSSE connects and fails the test unless the answer is a stream.
-func openSSE(t *testing.T, url string, header http.Header) *sseClient {
-	t.Helper()
-	resp, cancel := doSSE(t, url, header)
-	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		b, _ := io.ReadAll(resp.Body)
-		cancel()
-		t.Fatalf("SSE %s: %d %s", url, resp.StatusCode, b)
-	}
-	c := &sseClient{events: make(chan sseEvent, 1024), cancel: cancel}
-	go func() {
-		defer close(c.events)
-		sc := bufio.NewScanner(resp.Body)
-		var ev sseEvent
-		var data []string
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case line == "":
-				if ev.Event != "" || len(data) > 0 {
-					ev.Data = strings.Join(data, "\n")
-					c.events <- ev
-				}
-				ev, data = sseEvent{}, nil
-			case strings.HasPrefix(line, ":"):
-			default:
-				field, value, _ := strings.Cut(line, ":")
-				value = strings.TrimPrefix(value, " ")
-				switch field {
-				case "id":
-					ev.ID = value
-				case "event":
-					ev.Event = value
-				case "data":
-					data = append(data, value)
-				}
-			}
-		}
-	}()
-	t.Cleanup(c.Close)
-	return c
-}
-
-// next returns the next "message" event.
-func (c *sseClient) next(t *testing.T) sseEvent {
-	t.Helper()
-	deadline := time.After(e2eTimeout)
-	for {
-		select {
-		case ev, ok := <-c.events:
-			if !ok {
-				t.Fatal("SSE stream ended")
-			}
-			if ev.Event == "message" {
-				return ev
-			}
-		case <-deadline:
-			t.Fatalf("no SSE message within %v", e2eTimeout)
-		}
-	}
-}
-
-// nextData returns the next "message" event carrying data, skipping others.
-func (c *sseClient) nextData(t *testing.T, data string) sseEvent {
-	t.Helper()
-	for {
-		if ev := c.next(t); ev.Data == data {
-			return ev
-		}
-	}
-}
-
-// expectQuiet asserts that no message arrives for d.
-func (c *sseClient) expectQuiet(t *testing.T, d time.Duration) {
-	t.Helper()
-	deadline := time.After(d)
-	for {
-		select {
-		case ev, ok := <-c.events:
-			if !ok {
-				return
-			}
-			if ev.Event == "message" {
-				t.Fatalf("unexpected extra message %q (id %s)", ev.Data, ev.ID)
-			}
-		case <-deadline:
-			return
-		}
-	}
-}
-
-func (c *sseClient) Close() { c.cancel() }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicegw/sluice/internal/testutil/gatewaytest"
+	"github.com/sluicegw/sluice/internal/testutil/ssetest"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -35,9 +36,9 @@ func TestAdminHealthAndMetrics(t *testing.T) {
 		}
 	}
 	produce(t, addr, "orders", numbered("m", 0, 7)...)
-	c := openSSE(t, "http://"+gw.Addr()+"/orders", nil)
+	c := ssetest.Open(t, "http://"+gw.Addr()+"/orders", nil)
 	for range 7 {
-		c.next(t, 20*time.Second)
+		c.Next(t, 20*time.Second)
 	}
 	// Messages count once flushed and acked; give the ack a moment.
 	deadline := time.Now().Add(10 * time.Second)

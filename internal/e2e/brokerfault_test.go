@@ -17,6 +17,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/sluicegw/sluice/internal/testutil/gatewaytest"
+	"github.com/sluicegw/sluice/internal/testutil/ssetest"
 	"github.com/sluicegw/sluice/internal/testutil/tcpproxy"
 )
 
@@ -134,22 +135,22 @@ apis:
         sharedConfiguration: {servers: [%q], consumer: {subject: orders.new, stream: ORDERS, autoOffsetReset: earliest}, reconnectWait: 200ms}
         endpoints: [{name: n}]
 `, srv.url()))
-	c := openSSE(t, "http://"+gw.Addr()+"/orders", nil)
+	c := ssetest.Open(t, "http://"+gw.Addr()+"/orders", nil)
 
 	before, after := numbered("before", 0, 20), numbered("after", 0, 20)
 	publishJS(t, srv.url(), "orders.new", before...)
 	var got []string
 	for range before {
-		got = append(got, c.next(t, 30*time.Second).Data)
+		got = append(got, c.Next(t, 30*time.Second).Data)
 	}
 	srv.kill()
 	time.Sleep(500 * time.Millisecond) // the gateway notices the loss
 	srv.start()
 	publishJS(t, srv.url(), "orders.new", after...)
 	for range after {
-		got = append(got, c.next(t, 60*time.Second).Data)
+		got = append(got, c.Next(t, 60*time.Second).Data)
 	}
-	c.expectQuiet(t, 500*time.Millisecond)
+	c.ExpectQuiet(t, 500*time.Millisecond)
 	assertSameSet(t, "across the restart", got, append(before, after...))
 }
 
@@ -236,7 +237,7 @@ apis:
         endpoints: [{name: m}]
 `, broker.addr))
 	base := "http://" + gw.Addr() + "/dev"
-	c := openSSE(t, base, nil)
+	c := ssetest.Open(t, base, nil)
 	if got := subscribeThenPostTo(t, c, base, "before"); got != "before" {
 		t.Fatalf("got %q", got)
 	}
@@ -249,14 +250,14 @@ apis:
 
 // subscribeThenPostTo POSTs body until the open SSE client c receives it,
 // for live brokers that promise nothing while a subscription reconnects.
-func subscribeThenPostTo(t *testing.T, c *sseClient, base, body string) string {
+func subscribeThenPostTo(t *testing.T, c *ssetest.Client, base, body string) string {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := httpPost(base, body)
 		if err == nil && resp == 202 {
 			select {
-			case ev, ok := <-c.events:
+			case ev, ok := <-c.Events:
 				if !ok {
 					t.Fatal("SSE stream ended")
 				}
@@ -307,7 +308,7 @@ apis:
         endpoints: [{name: r}]
 `, proxy.Addr(), exchange, exchange))
 	base := "http://" + gw.Addr() + "/r"
-	c := openSSE(t, base, nil)
+	c := ssetest.Open(t, base, nil)
 	subscribeThenPostTo(t, c, base, "before")
 	proxy.CutAll()
 	subscribeThenPostTo(t, c, base, "after")

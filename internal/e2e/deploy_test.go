@@ -11,6 +11,7 @@ import (
 	"github.com/sluicegw/sluice/internal/config"
 	"github.com/sluicegw/sluice/internal/server"
 	"github.com/sluicegw/sluice/internal/testutil/gatewaytest"
+	"github.com/sluicegw/sluice/internal/testutil/ssetest"
 	"github.com/sluicegw/sluice/plugins"
 )
 
@@ -39,9 +40,9 @@ func TestDeployKeepsOtherClients(t *testing.T) {
 	k := newKafka(t, 1, "orders")
 	addr := k.ListenAddrs()[0]
 	gw := gatewaytest.Start(t, kafkaAPI(addr, "latest", ""))
-	c := openSSE(t, "http://"+gw.Addr()+"/orders", nil)
+	c := ssetest.Open(t, "http://"+gw.Addr()+"/orders", nil)
 	produce(t, addr, "orders", "before")
-	if ev := c.next(t, 20*time.Second); ev.Data != "before" {
+	if ev := c.Next(t, 20*time.Second); ev.Data != "before" {
 		t.Fatalf("got %q", ev.Data)
 	}
 
@@ -52,11 +53,11 @@ func TestDeployKeepsOtherClients(t *testing.T) {
 		t.Fatalf("new API served %+v", p.Items)
 	}
 	// Redeploy replaces it; the old version's clients are drained.
-	old := openSSE(t, "http://"+gw.Addr()+"/pets", nil)
+	old := ssetest.Open(t, "http://"+gw.Addr()+"/pets", nil)
 	if err := deploy(t, gw, mockAPI("pets", "/pets", "v2")); err != nil {
 		t.Fatal(err)
 	}
-	for ev := range old.events {
+	for ev := range old.Events {
 		if ev.Event == "goaway" {
 			break
 		}
@@ -82,7 +83,7 @@ func TestDeployKeepsOtherClients(t *testing.T) {
 
 	// The first client never noticed.
 	produce(t, addr, "orders", "after")
-	if ev := c.next(t, 20*time.Second); ev.Data != "after" {
+	if ev := c.Next(t, 20*time.Second); ev.Data != "after" {
 		t.Fatalf("got %q", ev.Data)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicegw/sluice/internal/testutil/gatewaytest"
+	"github.com/sluicegw/sluice/internal/testutil/ssetest"
 	"github.com/sluicegw/sluice/mediation"
 )
 
@@ -72,37 +73,37 @@ func TestSSEResumeFromAnyEvent(t *testing.T) {
 				first = numbered("old", 0, 30) // already in the topic when the client connects
 				produce(t, addr, "orders", first...)
 			}
-			a := openSSE(t, base, nil)
+			a := ssetest.Open(t, base, nil)
 			live := numbered("live", 0, 30)
 			produce(t, addr, "orders", live...)
 			all := append(append([]string{}, first...), live...)
 
-			var seen []sseEvent
+			var seen []ssetest.Event
 			for range all {
-				ev := a.next(t, 20*time.Second)
+				ev := a.Next(t, 20*time.Second)
 				if ev.ID == "" {
 					t.Fatalf("event %q has no id", ev.Data)
 				}
 				seen = append(seen, ev)
 			}
-			assertSameSet(t, "first client", dataOf(seen), all)
+			assertSameSet(t, "first client", ssetest.Data(seen), all)
 
 			for _, k := range []int{0, len(seen) / 3, len(seen) - 2, len(seen) - 1} {
-				b := openSSE(t, base, http.Header{"Last-Event-Id": {seen[k].ID}})
+				b := ssetest.Open(t, base, http.Header{"Last-Event-Id": {seen[k].ID}})
 				fresh := numbered(fmt.Sprintf("after%d", k), 0, 6)
 				produce(t, addr, "orders", fresh...)
-				want := append(dataOf(seen[k+1:]), fresh...)
-				var got []sseEvent
+				want := append(ssetest.Data(seen[k+1:]), fresh...)
+				var got []ssetest.Event
 				for range want {
-					got = append(got, b.next(t, 20*time.Second))
+					got = append(got, b.Next(t, 20*time.Second))
 				}
-				b.expectQuiet(t, 300*time.Millisecond)
-				assertSameSet(t, fmt.Sprintf("resume after event %d", k), dataOf(got), want)
+				b.ExpectQuiet(t, 300*time.Millisecond)
+				assertSameSet(t, fmt.Sprintf("resume after event %d", k), ssetest.Data(got), want)
 				b.Close()
 				// The first client sees the fresh messages too: they become part
 				// of what it has seen.
 				for range fresh {
-					seen = append(seen, a.next(t, 20*time.Second))
+					seen = append(seen, a.Next(t, 20*time.Second))
 				}
 			}
 		})
@@ -127,7 +128,7 @@ func TestSSEBadCursor(t *testing.T) {
 				} else {
 					u += "?cursor=" + url.QueryEscape(tc.cursor)
 				}
-				resp, cancel := doSSE(t, u, h)
+				resp, cancel := ssetest.Do(t, u, h)
 				body, _ := io.ReadAll(resp.Body)
 				cancel()
 				if resp.StatusCode != http.StatusBadRequest {
@@ -353,14 +354,6 @@ func TestWebSocketReceiveAndPublish(t *testing.T) {
 	}
 	assertSameSet(t, "kafka records", values, []string{"from-ws-1", "from-kafka-1"})
 	c.Close(websocket.StatusNormalClosure, "")
-}
-
-func dataOf(evs []sseEvent) []string {
-	out := make([]string, len(evs))
-	for i, e := range evs {
-		out[i] = e.Data
-	}
-	return out
 }
 
 // assertSameSet fails unless got holds exactly the values of want, each once.

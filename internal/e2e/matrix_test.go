@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluicegw/sluice/internal/config"
 	"github.com/sluicegw/sluice/internal/testutil/gatewaytest"
+	"github.com/sluicegw/sluice/internal/testutil/ssetest"
 	"github.com/sluicegw/sluice/plugins"
 )
 
@@ -161,9 +162,9 @@ func subscribeThenPost(t *testing.T, base, kind, body string) string {
 	}
 	switch kind {
 	case "sse":
-		c := openSSE(t, base, nil) // headers arrive once the subscription is open
+		c := ssetest.Open(t, base, nil) // headers arrive once the subscription is open
 		post()
-		return c.next(t, 30*time.Second).Data
+		return c.Next(t, 30*time.Second).Data
 	case "websocket":
 		c, _, err := websocket.Dial(ctx, strings.Replace(base, "http://", "ws://", 1), nil)
 		if err != nil {

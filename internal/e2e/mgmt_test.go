@@ -14,6 +14,7 @@ import (
 	"github.com/sluicegw/sluice/internal/config"
 	"github.com/sluicegw/sluice/internal/server"
 	"github.com/sluicegw/sluice/internal/testutil/gatewaytest"
+	"github.com/sluicegw/sluice/internal/testutil/ssetest"
 	"github.com/sluicegw/sluice/plugins"
 )
 
@@ -143,9 +144,9 @@ func TestPutKeepsOtherSSEClientReceiving(t *testing.T) {
 	addr := k.ListenAddrs()[0]
 	cfg := strings.Replace(kafkaAPI(addr, "latest", ""), `admin: {listen: "off"}`, `admin: {listen: "127.0.0.1:0", token: s3cret}`, 1)
 	gw := gatewaytest.Start(t, cfg)
-	c := openSSE(t, "http://"+gw.Addr()+"/orders", nil)
+	c := ssetest.Open(t, "http://"+gw.Addr()+"/orders", nil)
 	produce(t, addr, "orders", "before")
-	if ev := c.next(t, 20*time.Second); ev.Data != "before" {
+	if ev := c.Next(t, 20*time.Second); ev.Data != "before" {
 		t.Fatalf("got %q", ev.Data)
 	}
 	for _, version := range []string{"v1", "v2"} { // a deploy, then a redeploy
@@ -157,7 +158,7 @@ func TestPutKeepsOtherSSEClientReceiving(t *testing.T) {
 		}
 	}
 	produce(t, addr, "orders", "after")
-	if ev := c.next(t, 20*time.Second); ev.Event != "message" || ev.Data != "after" {
+	if ev := c.Next(t, 20*time.Second); ev.Event != "message" || ev.Data != "after" {
 		t.Fatalf("the SSE client of orders got %+v, want the next message on the same connection", ev)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/sluicegw/sluice/internal/testutil/gatewaytest"
+	"github.com/sluicegw/sluice/internal/testutil/ssetest"
 )
 
 // Graceful shutdown: open SSE clients get `event: goaway`, WebSocket clients
@@ -18,7 +19,7 @@ func TestShutdownSaysGoodbye(t *testing.T) {
 	k := newKafka(t, 1, "orders")
 	addr := k.ListenAddrs()[0]
 	gw := gatewaytest.Start(t, kafkaAPI(addr, "latest", ""))
-	sse := openSSE(t, "http://"+gw.Addr()+"/orders", nil)
+	sse := ssetest.Open(t, "http://"+gw.Addr()+"/orders", nil)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -30,7 +31,7 @@ func TestShutdownSaysGoodbye(t *testing.T) {
 
 	// Both are live before the drain starts.
 	produce(t, addr, "orders", "before-shutdown")
-	if ev := sse.next(t, 20*time.Second); ev.Data != "before-shutdown" {
+	if ev := sse.Next(t, 20*time.Second); ev.Data != "before-shutdown" {
 		t.Fatalf("SSE got %q", ev.Data)
 	}
 	if _, b, err := ws.Read(ctx); err != nil || string(b) != "before-shutdown" {
@@ -41,7 +42,7 @@ func TestShutdownSaysGoodbye(t *testing.T) {
 	go func() { done <- gw.Shutdown(ctx) }()
 
 	gotGoaway := false
-	for ev := range sse.events {
+	for ev := range sse.Events {
 		if ev.Event == "goaway" {
 			gotGoaway = true
 		}
