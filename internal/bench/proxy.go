@@ -19,7 +19,7 @@ import (
 )
 
 const (
-	proxyRounds   = 3
+	proxyRounds   = 5
 	proxyDuration = "10s"
 	proxyWarmup   = "2s"
 	proxyConns    = 64
