@@ -130,6 +130,27 @@ apis:
 	if variants[1].p, err = procs.start(dir, "sluice", sluiceBin, "run", "-c", filepath.Join(dir, "sluice.yaml")); err != nil {
 		return row{}, err
 	}
+	if os.Getenv("SLUICE_BENCH_STUDY") == "eventloop" {
+		// The study of BENCHMARKS.md: the same harness around a bare epoll
+		// loop per core, to tell the data path's design from its features.
+		loopBin := filepath.Join(dir, "eventloop")
+		loopAddr, err := freePortAddr()
+		if err != nil {
+			return row{}, err
+		}
+		build := exec.Command("go", "build", "-o", loopBin, "github.com/sluicegw/sluice/internal/bench/eventloop")
+		if out, err := build.CombinedOutput(); err != nil {
+			return row{}, fmt.Errorf("building the event-loop study: %w\n%s", err, out)
+		}
+		p, err := procs.start(dir, "eventloop", loopBin, loopAddr, backendAddr)
+		if err != nil {
+			return row{}, err
+		}
+		variants = append(variants, struct {
+			name, addr string
+			p          *proc
+		}{"loop", loopAddr, p})
+	}
 	for _, v := range variants {
 		if err := v.p.waitServing(v.addr); err != nil {
 			return row{}, err
@@ -167,6 +188,10 @@ apis:
 	p99 := func(r wrkResult) float64 { return ms(r.p99) }
 	rateRatio := medianOf("sluice", rate) / medianOf("nginx", rate)
 	p99Ratio := medianOf("sluice", p99) / medianOf("nginx", p99)
+	if len(results["loop"]) > 0 {
+		fmt.Fprintf(os.Stderr, "http-proxy study: event loop %.0f req/s, p99 %.1f ms: %.2f of nginx's req/s, p99 %.2f×\n",
+			medianOf("loop", rate), medianOf("loop", p99), medianOf("loop", rate)/medianOf("nginx", rate), medianOf("loop", p99)/medianOf("nginx", p99))
+	}
 	verdict := "met"
 	if rateRatio < 0.8 || p99Ratio > 1.5 {
 		verdict = "not met"
@@ -209,6 +234,11 @@ http {
   }
 }
 `, w, filepath.Join(dir, name+".pid"), filepath.Join(dir, name+"-error.log"), temps.String(), strings.Join(httpExtra, "\n"), listen, location)
+}
+
+func freePortAddr() (string, error) {
+	p, err := freePort()
+	return "127.0.0.1:" + p, err
 }
 
 func freePort() (string, error) {
