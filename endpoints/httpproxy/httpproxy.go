@@ -107,7 +107,9 @@ func DefaultConfig() Config {
 type HTTPConfig struct {
 	// ConnectTimeout bounds the TCP (and TLS) connect. Default 5s.
 	ConnectTimeout time.Duration `yaml:"connectTimeout"`
-	// ReadTimeout bounds the wait for the response headers. Default 60s.
+	// ReadTimeout bounds the wait for the response headers, and (on the
+	// fast path) how long the backend may take none of a request body's
+	// bytes. Default 60s.
 	ReadTimeout time.Duration `yaml:"readTimeout"`
 	// IdleTimeout closes idle keep-alive connections. Default 90s.
 	IdleTimeout time.Duration `yaml:"idleTimeout"`

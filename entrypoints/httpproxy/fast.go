@@ -177,7 +177,11 @@ func (e *Entrypoint) send(c *h1.Conn, r *http.Request, x *mediation.Exchange, ta
 	c.SetReadTimeout(readTimeout) // for the head; relay lifts it for a body that streams
 	var werr error
 	if r.ContentLength > 0 {
-		body := clientBody{r: r.Body}
+		// The body goes out as the client sends it: a backend that stops
+		// taking it for readTimeout is given up, or a client that leaves
+		// meanwhile would hold this connection for good.
+		body := clientBody{r: r.Body, progress: func() { c.SetWriteTimeout(readTimeout) }}
+		defer c.ClearWriteTimeout()
 		n, err := io.Copy(bw, &body)
 		switch {
 		case body.err != nil || (err == nil && n != r.ContentLength):
@@ -205,12 +209,14 @@ func (e *Entrypoint) send(c *h1.Conn, r *http.Request, x *mediation.Exchange, ta
 // clientBody reads the client's request body, keeping its error apart
 // from the backend's write errors.
 type clientBody struct {
-	r   io.Reader
-	err error
+	r        io.Reader
+	err      error
+	progress func() // after each read, before what was read is written
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
+	b.progress()
 	if err != nil && err != io.EOF {
 		b.err = err
 	}

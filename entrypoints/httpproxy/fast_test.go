@@ -11,6 +11,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	endpoint "github.com/sluicegw/sluice/endpoints/httpproxy"
+	"github.com/sluicegw/sluice/entrypoints/httpproxy"
 )
 
 // rawBackend answers every request on a connection with the bytes respond
@@ -232,5 +235,58 @@ func TestFastPathEarlyAnswerToUpload(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusRequestEntityTooLarge || string(b) != "too big!" {
 		t.Fatalf("got %d %q, want the backend's 413", resp.StatusCode, b)
+	}
+}
+
+// A backend that stops reading an upload and never answers: the gateway
+// gives up after its read timeout (502) instead of holding the client and
+// the connection for good.
+func TestFastPathBackendStopsReadingUpload(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		<-release // reads nothing more, answers nothing
+	}()
+	t.Cleanup(func() { close(release); ln.Close(); <-done })
+	const readTimeout = 300 * time.Millisecond
+	gw := gatewayWithEndpoints(t, "fast", httpproxy.DefaultConfig(), func(c *endpoint.Config) {
+		c.HTTP.ReadTimeout = readTimeout
+	}, "http://"+ln.Addr().String())
+
+	c, err := net.Dial("tcp", strings.TrimPrefix(gw, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	const size = 8 << 20 // well past what the socket buffers hold
+	start := time.Now()
+	go func() {
+		fmt.Fprintf(c, "POST /petstore/upload HTTP/1.1\r\nHost: gw\r\nContent-Length: %d\r\n\r\n", size)
+		_, _ = c.Write(make([]byte, size))
+	}()
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("got %d, want 502", resp.StatusCode)
+	}
+	if took := time.Since(start); took > 4*readTimeout+time.Second {
+		t.Errorf("gave up after %v, want about 2 × %v", took, readTimeout)
 	}
 }

@@ -70,10 +70,19 @@ func gateway(t *testing.T, front string, targets ...string) string {
 }
 
 func gatewayWith(t *testing.T, front string, cfg httpproxy.Config, targets ...string) string {
+	return gatewayWithEndpoints(t, front, cfg, nil, targets...)
+}
+
+// gatewayWithEndpoints is gatewayWith whose endpoints' configuration
+// tune changes first.
+func gatewayWithEndpoints(t *testing.T, front string, cfg httpproxy.Config, tune func(*endpoint.Config), targets ...string) string {
 	var group []mediation.Endpoint
 	for _, tgt := range targets {
 		cfg := endpoint.DefaultConfig()
 		cfg.Target, cfg.HTTP.ConnectTimeout = tgt, time.Second
+		if tune != nil {
+			tune(&cfg)
+		}
 		e, err := endpoint.New(cfg)
 		if err != nil {
 			t.Fatal(err)

@@ -65,9 +65,10 @@ type Conn struct {
 	// while idle, and a request that can be resent may go on a new one.
 	Reused bool
 
-	pool         *Pool
-	idleSince    time.Time
-	readDeadline time.Time // as last set; zero: none
+	pool          *Pool
+	idleSince     time.Time
+	readDeadline  time.Time // as last set; zero: none
+	writeDeadline time.Time // as last set; zero: none
 }
 
 // ErrPoolClosed is returned by Get after Close.
@@ -239,5 +240,30 @@ func (c *Conn) ClearReadTimeout() {
 	if !c.readDeadline.IsZero() {
 		c.readDeadline = time.Time{}
 		_ = c.Conn.SetReadDeadline(time.Time{})
+	}
+}
+
+// SetWriteTimeout makes the writes that follow fail if the backend takes
+// none of their bytes for d (to 5/4 d), renewing the deadline lazily as
+// SetReadTimeout does; d <= 0 is no deadline. It bounds a request body
+// sent to a backend that stopped reading. ClearWriteTimeout removes it.
+func (c *Conn) SetWriteTimeout(d time.Duration) {
+	if d <= 0 {
+		c.ClearWriteTimeout()
+		return
+	}
+	now := time.Now()
+	if !c.writeDeadline.IsZero() && !c.writeDeadline.Before(now.Add(d)) {
+		return
+	}
+	c.writeDeadline = now.Add(d + d/4)
+	_ = c.Conn.SetWriteDeadline(c.writeDeadline)
+}
+
+// ClearWriteTimeout removes the write deadline.
+func (c *Conn) ClearWriteTimeout() {
+	if !c.writeDeadline.IsZero() {
+		c.writeDeadline = time.Time{}
+		_ = c.Conn.SetWriteDeadline(time.Time{})
 	}
 }
