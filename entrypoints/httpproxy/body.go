@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/sluicegw/sluice/internal/h1"
 )
@@ -14,7 +15,8 @@ type bodyCopy struct {
 	dst  *bufio.Writer // the client's
 	c    *h1.Conn
 	w    *h1.ResponseWriter
-	stop func() // ends the watch on the client, once one began
+	stop func()      // ends the watch on the client, once one began
+	gone atomic.Bool // the watch closed c: it must not be reused
 }
 
 // fill makes sure c has buffered bytes. When reading would block it
@@ -35,7 +37,10 @@ func (b *bodyCopy) fill() error {
 	}
 	c.ClearReadTimeout()
 	if b.stop == nil {
-		b.stop = b.w.WatchClient(func() { _ = c.Conn.Close() })
+		b.stop = b.w.WatchClient(func() {
+			b.gone.Store(true)
+			_ = c.Conn.Close()
+		})
 	}
 	_, err := c.R.Peek(1)
 	return err

@@ -105,7 +105,7 @@ func (e *Entrypoint) exchange(w *h1.ResponseWriter, r *http.Request, x *mediatio
 		if err != nil {
 			return sentNothing, err
 		}
-		resp, err := e.send(c, r, x, m.Target(), readTimeout)
+		resp, err := e.send(w, c, r, x, m.Target(), readTimeout)
 		if err != nil {
 			_ = c.Close()
 			if c.Reused && errors.Is(err, errNoResponse) && r.ContentLength <= 0 && try == 0 {
@@ -124,7 +124,7 @@ func (e *Entrypoint) exchange(w *h1.ResponseWriter, r *http.Request, x *mediatio
 }
 
 // send writes the request and reads the response head (left in c.R).
-func (e *Entrypoint) send(c *h1.Conn, r *http.Request, x *mediation.Exchange, target *url.URL, readTimeout time.Duration) (*h1.Response, error) {
+func (e *Entrypoint) send(w *h1.ResponseWriter, c *h1.Conn, r *http.Request, x *mediation.Exchange, target *url.URL, readTimeout time.Duration) (*h1.Response, error) {
 	bw := c.W
 	bw.WriteString(r.Method)
 	bw.WriteByte(' ')
@@ -193,6 +193,7 @@ func (e *Entrypoint) send(c *h1.Conn, r *http.Request, x *mediation.Exchange, ta
 	if werr == nil {
 		werr = c.W.Flush()
 	}
+	c.SetReadTimeout(readTimeout) // again: the upload may have taken a while
 	if werr != nil {
 		// A backend may answer before it read the whole request (a 413, a
 		// 401) and close: its answer is what the client should get.
@@ -201,6 +202,7 @@ func (e *Entrypoint) send(c *h1.Conn, r *http.Request, x *mediation.Exchange, ta
 			return nil, fmt.Errorf("%w: %w", errNoResponse, werr)
 		}
 		resp.Close = true // the request did not go through whole: the connection is done
+		w.SetClosing()    // and the client's body may be unread: so is the client's
 		return resp, nil
 	}
 	return readResponseHead(c)
@@ -309,7 +311,7 @@ func (e *Entrypoint) relay(w *h1.ResponseWriter, r *http.Request, c *h1.Conn, re
 	if err != nil {
 		return err
 	}
-	if kind == h1.BodyUntilClose || resp.Close {
+	if kind == h1.BodyUntilClose || resp.Close || bc.gone.Load() {
 		_ = c.Close()
 	} else {
 		c.Put()

@@ -290,3 +290,38 @@ func TestFastPathBackendStopsReadingUpload(t *testing.T) {
 		t.Errorf("gave up after %v, want about 2 × %v", took, readTimeout)
 	}
 }
+
+// A client that uploads for longer than the read timeout, to a backend
+// that answers as soon as it has the body: the answer reaches the client.
+// The timeout counts from the request's end, not from its start.
+func TestFastPathSlowUploadWithinReadTimeout(t *testing.T) {
+	backendURL, _ := rawBackend(t, func(_ *http.Request, body []byte) (string, bool) {
+		return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body), false
+	})
+	const readTimeout = 300 * time.Millisecond
+	gw := gatewayWithEndpoints(t, "fast", httpproxy.DefaultConfig(), func(c *endpoint.Config) {
+		c.HTTP.ReadTimeout = readTimeout
+	}, backendURL)
+	c, err := net.Dial("tcp", strings.TrimPrefix(gw, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	const body = "0123456789"
+	fmt.Fprintf(c, "POST /petstore/slow HTTP/1.1\r\nHost: gw\r\nContent-Length: %d\r\n\r\n", len(body))
+	for i := range len(body) { // a second in all: three times the read timeout
+		time.Sleep(readTimeout / 3)
+		if _, err := c.Write([]byte{body[i]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || string(b) != body {
+		t.Fatalf("got %d %q, want 200 with the body echoed", resp.StatusCode, b)
+	}
+}

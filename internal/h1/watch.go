@@ -35,9 +35,8 @@ func (w *ResponseWriter) WatchClient(gone func()) (stop func()) {
 	if cn == nil || cn.watch != nil || cn.body.remaining > 0 || cn.end > cn.start || cn.end == len(cn.buf) {
 		return func() {}
 	}
-	if cn.start == cn.end {
-		cn.start, cn.end = 0, 0
-	}
+	// The read goes after what the buffer holds: the current request's
+	// head, which the handler may still be reading, stays as it is.
 	cn.deadline.clear(cn.c)
 	wt := &clientWatch{cn: cn, gone: gone, done: make(chan struct{})}
 	cn.watch = wt
