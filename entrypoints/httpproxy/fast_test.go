@@ -195,27 +195,11 @@ func TestFastPathTruncatedBodyCutsClient(t *testing.T) {
 // A backend that refuses an upload before reading it and closes: the
 // client gets the backend's answer, not a 502 for the broken write.
 func TestFastPathEarlyAnswerToUpload(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		br := bufio.NewReader(c)
-		if _, err := http.ReadRequest(br); err != nil {
-			return
-		}
+	backendURL := afterOneHead(t, func(c net.Conn, br *bufio.Reader) {
 		io.WriteString(c, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big!")
 		_, _ = io.CopyN(io.Discard, br, 64<<10) // a little, as servers do, then the close
-	}()
-	t.Cleanup(func() { ln.Close(); <-done })
-	gw := gateway(t, "fast", "http://"+ln.Addr().String())
+	})
+	gw := gateway(t, "fast", backendURL)
 
 	c, err := net.Dial("tcp", strings.TrimPrefix(gw, "http://"))
 	if err != nil {
@@ -242,29 +226,13 @@ func TestFastPathEarlyAnswerToUpload(t *testing.T) {
 // gives up after its read timeout (502) instead of holding the client and
 // the connection for good.
 func TestFastPathBackendStopsReadingUpload(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	release := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
-			return
-		}
+	backendURL := afterOneHead(t, func(net.Conn, *bufio.Reader) {
 		<-release // reads nothing more, answers nothing
-	}()
-	t.Cleanup(func() { close(release); ln.Close(); <-done })
+	})
+	t.Cleanup(func() { close(release) }) // before afterOneHead's, which waits for the backend
 	const readTimeout = 300 * time.Millisecond
-	gw := gatewayWithEndpoints(t, "fast", httpproxy.DefaultConfig(), func(c *endpoint.Config) {
-		c.HTTP.ReadTimeout = readTimeout
-	}, "http://"+ln.Addr().String())
+	gw := gatewayWithReadTimeout(t, readTimeout, backendURL)
 
 	c, err := net.Dial("tcp", strings.TrimPrefix(gw, "http://"))
 	if err != nil {
@@ -299,9 +267,7 @@ func TestFastPathSlowUploadWithinReadTimeout(t *testing.T) {
 		return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body), false
 	})
 	const readTimeout = 300 * time.Millisecond
-	gw := gatewayWithEndpoints(t, "fast", httpproxy.DefaultConfig(), func(c *endpoint.Config) {
-		c.HTTP.ReadTimeout = readTimeout
-	}, backendURL)
+	gw := gatewayWithReadTimeout(t, readTimeout, backendURL)
 	c, err := net.Dial("tcp", strings.TrimPrefix(gw, "http://"))
 	if err != nil {
 		t.Fatal(err)
@@ -324,4 +290,37 @@ func TestFastPathSlowUploadWithinReadTimeout(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || string(b) != body {
 		t.Fatalf("got %d %q, want 200 with the body echoed", resp.StatusCode, b)
 	}
+}
+
+// afterOneHead is a backend that accepts one connection, reads one request
+// head and leaves the rest to then.
+func afterOneHead(t *testing.T, then func(c net.Conn, br *bufio.Reader)) (url string) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		then(c, br)
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	return "http://" + ln.Addr().String()
+}
+
+// gatewayWithReadTimeout is the fast front over target with the backend
+// read timeout d.
+func gatewayWithReadTimeout(t *testing.T, d time.Duration, target string) string {
+	return gatewayWithEndpoints(t, "fast", httpproxy.DefaultConfig(), func(c *endpoint.Config) {
+		c.HTTP.ReadTimeout = d
+	}, target)
 }
