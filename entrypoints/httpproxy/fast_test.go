@@ -2,6 +2,7 @@ package httpproxy_test
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 
 	endpoint "github.com/sluicegw/sluice/endpoints/httpproxy"
 	"github.com/sluicegw/sluice/entrypoints/httpproxy"
+	"github.com/sluicegw/sluice/mediation"
 )
 
 // rawBackend answers every request on a connection with the bytes respond
@@ -169,12 +171,29 @@ func TestFastPathBadBackendResponse(t *testing.T) {
 
 // A backend that dies in the middle of a body: the client's connection
 // ends too, so the client sees the body was cut (and a keep-alive client
-// does not wait for bytes that never come).
+// does not wait for bytes that never come). The same when a response
+// policy makes the fast front go through ReverseProxy.
 func TestFastPathTruncatedBodyCutsClient(t *testing.T) {
+	for _, flows := range [][]mediation.Flow{nil, {{Response: []mediation.Policy{stampResponse{}}}}} {
+		t.Run(fmt.Sprintf("response policies %d", len(flows)), func(t *testing.T) {
+			testTruncatedBodyCutsClient(t, flows)
+		})
+	}
+}
+
+// stampResponse is a response policy: it adds a header.
+type stampResponse struct{}
+
+func (stampResponse) OnResponse(_ context.Context, _ *mediation.Exchange, h http.Header) error {
+	h.Set("X-Stamp", "1")
+	return nil
+}
+
+func testTruncatedBodyCutsClient(t *testing.T, flows []mediation.Flow) {
 	backendURL, _ := rawBackend(t, func(*http.Request, []byte) (string, bool) {
-		return "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b", true
+		return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\nonly ten b\r\n", true
 	})
-	gw := gateway(t, "fast", backendURL)
+	gw := gatewayWithEndpoints(t, "fast", httpproxy.DefaultConfig(), nil, flows, backendURL)
 	c, err := net.Dial("tcp", strings.TrimPrefix(gw, "http://"))
 	if err != nil {
 		t.Fatal(err)
@@ -322,5 +341,5 @@ func afterOneHead(t *testing.T, then func(c net.Conn, br *bufio.Reader)) (url st
 func gatewayWithReadTimeout(t *testing.T, d time.Duration, target string) string {
 	return gatewayWithEndpoints(t, "fast", httpproxy.DefaultConfig(), func(c *endpoint.Config) {
 		c.HTTP.ReadTimeout = d
-	}, target)
+	}, nil, target)
 }

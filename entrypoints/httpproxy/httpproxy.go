@@ -125,7 +125,7 @@ func (e *Entrypoint) Serve(w http.ResponseWriter, r *http.Request, x *mediation.
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 	}
 	ctx := context.WithValue(r.Context(), relPathKey{}, x.RelativePath)
-	if _, ok := w.(*h1.ResponseWriter); ok {
+	if fastWriter(w) != nil {
 		// ReverseProxy aborts a response it cannot finish (panics with
 		// http.ErrAbortHandler) only when it runs in a server; h1's server
 		// recovers that and cuts the connection, so the client sees the
@@ -149,6 +149,21 @@ func (e *Entrypoint) setUp(group []mediation.Endpoint) {
 	e.pool = newPool(members)
 	e.fast = fastable(members)
 	e.proxy = newProxy(e.pool, e.cfg.trusted)
+}
+
+// fastWriter is the h1.ResponseWriter under w (policies wrap it), or nil
+// when net/http's server serves the request.
+func fastWriter(w http.ResponseWriter) *h1.ResponseWriter {
+	for {
+		if fw, ok := w.(*h1.ResponseWriter); ok {
+			return fw
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
+	}
 }
 
 // fastServer stands for h1's server in requests it serves through

@@ -70,12 +70,12 @@ func gateway(t *testing.T, front string, targets ...string) string {
 }
 
 func gatewayWith(t *testing.T, front string, cfg httpproxy.Config, targets ...string) string {
-	return gatewayWithEndpoints(t, front, cfg, nil, targets...)
+	return gatewayWithEndpoints(t, front, cfg, nil, nil, targets...)
 }
 
 // gatewayWithEndpoints is gatewayWith whose endpoints' configuration
-// tune changes first.
-func gatewayWithEndpoints(t *testing.T, front string, cfg httpproxy.Config, tune func(*endpoint.Config), targets ...string) string {
+// tune changes first, with flows on the API.
+func gatewayWithEndpoints(t *testing.T, front string, cfg httpproxy.Config, tune func(*endpoint.Config), flows []mediation.Flow, targets ...string) string {
 	var group []mediation.Endpoint
 	for _, tgt := range targets {
 		cfg := endpoint.DefaultConfig()
@@ -90,7 +90,7 @@ func gatewayWithEndpoints(t *testing.T, front string, cfg httpproxy.Config, tune
 		group = append(group, e)
 	}
 	api := mediation.NewAPI(mediation.APIOptions{
-		ID: "petstore", Endpoint: group[0], Group: group,
+		ID: "petstore", Endpoint: group[0], Group: group, Flows: flows,
 		Entrypoints: []mediation.EntrypointBinding{{Type: "http-proxy", Entrypoint: entrypoint(t, cfg)}},
 	})
 	t.Cleanup(func() { _ = api.Close(context.Background()) })
