@@ -2,26 +2,18 @@ package mqtt5
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/coder/websocket"
 
+	"github.com/sluicegw/sluice/internal/testutil/certtest"
 	"github.com/sluicegw/sluice/mediation"
 )
 
@@ -86,29 +78,6 @@ func publishAndReceive(t *testing.T, cfg *Config) {
 // its key, readable by a broker that dropped root privileges.
 func selfSignedCert(t *testing.T) (certFile, keyFile string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "sluice test broker"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Not t.TempDir: its parent is private to this user, and Mosquitto
 	// started as root reads the files as the mosquitto user.
 	dir, err := os.MkdirTemp("", "sluice-mqtt5-tls")
@@ -119,15 +88,7 @@ func selfSignedCert(t *testing.T) (certFile, keyFile string) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	write := func(name, kind string, der []byte) {
-		if err := os.WriteFile(name, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o644); err != nil { //nolint:gosec // a throwaway test key
-			t.Fatal(err)
-		}
-	}
-	write(certFile, "CERTIFICATE", der)
-	write(keyFile, "PRIVATE KEY", keyDER)
-	return certFile, keyFile
+	return certtest.New(t).WriteFiles(t, dir)
 }
 
 // webSocketBridge serves MQTT over WebSocket (subprotocol "mqtt") on a

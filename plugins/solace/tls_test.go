@@ -2,22 +2,13 @@ package solace
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
+	"github.com/sluicegw/sluice/internal/testutil/certtest"
 	"github.com/sluicegw/sluice/mediation"
 )
 
@@ -67,29 +58,11 @@ func TestPublishOverTLS(t *testing.T) {
 	}
 }
 
-// selfSigned writes a CA-less self-signed certificate for 127.0.0.1 and
-// returns its PEM file and the TLS certificate.
+// selfSigned returns the PEM file of a self-signed certificate for
+// 127.0.0.1 and the certificate itself.
 func selfSigned(t *testing.T) (string, tls.Certificate) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sluice test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return file, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	c := certtest.New(t)
+	return c.CAFile(t), c.TLS
 }
 
 // tlsTerminator accepts TLS on 127.0.0.1 and forwards the plain bytes to
