@@ -1,7 +1,6 @@
 package httpproxy
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -149,7 +149,7 @@ func (e *Entrypoint) send(w *h1.ResponseWriter, c *h1.Conn, r *http.Request, x *
 			continue // extended below
 		}
 		for _, v := range vs {
-			writeHeader(bw, k, v)
+			h1.WriteHeaderLine(bw, k, v)
 		}
 	}
 	clientIP := r.RemoteAddr
@@ -160,16 +160,16 @@ func (e *Entrypoint) send(w *h1.ResponseWriter, c *h1.Conn, r *http.Request, x *
 	if prior := r.Header["X-Forwarded-For"]; trusted && len(prior) > 0 {
 		xff = strings.Join(prior, ", ") + ", " + clientIP
 	}
-	writeHeader(bw, "X-Forwarded-For", xff)
+	h1.WriteHeaderLine(bw, "X-Forwarded-For", xff)
 	if !trusted || r.Header.Get("X-Forwarded-Host") == "" {
-		writeHeader(bw, "X-Forwarded-Host", r.Host)
+		h1.WriteHeaderLine(bw, "X-Forwarded-Host", r.Host)
 	}
 	if !trusted || r.Header.Get("X-Forwarded-Proto") == "" {
-		writeHeader(bw, "X-Forwarded-Proto", "http")
+		h1.WriteHeaderLine(bw, "X-Forwarded-Proto", "http")
 	}
 	switch {
 	case r.ContentLength > 0:
-		writeHeader(bw, "Content-Length", strconv.FormatInt(r.ContentLength, 10))
+		h1.WriteHeaderLine(bw, "Content-Length", strconv.FormatInt(r.ContentLength, 10))
 	case r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch:
 		bw.WriteString("Content-Length: 0\r\n")
 	}
@@ -320,13 +320,28 @@ func (e *Entrypoint) relay(w *h1.ResponseWriter, r *http.Request, c *h1.Conn, re
 }
 
 // hopByHop reports headers that belong to one connection, not the message:
-// RFC 9110's list, and those the Connection header nominates.
+// RFC 9110's list, and those the Connection header nominates. name is
+// canonical (from an http.Header).
 func hopByHop(name string, nominated []string) bool {
-	switch name {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-		"Te", "Trailer", "Transfer-Encoding", "Upgrade":
-		return true
+	return slices.Contains(hopByHopHeaders[:], name) || isNominated(name, nominated)
+}
+
+// hopByHopName is hopByHop for a name as a backend sent it, in any case.
+func hopByHopName(name []byte, nominated []string) bool {
+	for _, h := range hopByHopHeaders {
+		if len(name) == len(h) && strings.EqualFold(string(name), h) {
+			return true
+		}
 	}
+	return isNominated(string(name), nominated)
+}
+
+// hopByHopHeaders is RFC 9110's list of connection-specific headers.
+var hopByHopHeaders = [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// isNominated reports name among the tokens of the Connection values.
+func isNominated(name string, nominated []string) bool {
 	for _, v := range nominated {
 		for tok := range strings.SplitSeq(v, ",") {
 			if strings.EqualFold(strings.TrimSpace(tok), name) {
@@ -335,36 +350,4 @@ func hopByHop(name string, nominated []string) bool {
 		}
 	}
 	return false
-}
-
-// hopByHopName is hopByHop for a name as the backend sent it, in any case.
-func hopByHopName(name []byte, nominated []string) bool {
-	for _, h := range hopByHopHeaders {
-		if len(name) == len(h) && strings.EqualFold(string(name), h) {
-			return true
-		}
-	}
-	for _, v := range nominated {
-		for tok := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(tok), string(name)) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// hopByHopHeaders is RFC 9110's list of connection-specific headers.
-var hopByHopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
-// writeHeader writes "name: value\r\n" without CR or LF from the value.
-func writeHeader(bw *bufio.Writer, name, value string) {
-	if i := strings.IndexAny(value, "\r\n"); i >= 0 {
-		value = value[:i]
-	}
-	bw.WriteString(name)
-	bw.WriteString(": ")
-	bw.WriteString(value)
-	bw.WriteString("\r\n")
 }

@@ -185,7 +185,7 @@ func (w *ResponseWriter) writeHead(chunked bool) {
 			continue
 		}
 		for _, v := range vs {
-			writeHeaderLine(bw, k, v)
+			WriteHeaderLine(bw, k, v)
 		}
 	}
 	if _, ok := w.header["Date"]; !ok {
@@ -236,9 +236,10 @@ func (w *ResponseWriter) writeBody(p []byte) (int, error) {
 	return n, err
 }
 
-// writeHeaderLine writes "name: value\r\n", dropping CR and LF from the
-// value so that no handler can split the response.
-func writeHeaderLine(bw *bufio.Writer, name, value string) {
+// WriteHeaderLine writes "name: value\r\n", cutting the value at a CR
+// or LF so that no value can split the message: for the responses here,
+// and for the requests the proxy writes to backends.
+func WriteHeaderLine(bw *bufio.Writer, name, value string) {
 	bw.WriteString(name)
 	bw.WriteString(": ")
 	for i := 0; i < len(value); i++ {
