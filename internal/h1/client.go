@@ -67,8 +67,8 @@ type Conn struct {
 
 	pool          *Pool
 	idleSince     time.Time
-	readDeadline  time.Time // as last set; zero: none
-	writeDeadline time.Time // as last set; zero: none
+	readDeadline  lazyDeadline
+	writeDeadline lazyDeadline
 }
 
 // ErrPoolClosed is returned by Get after Close.
@@ -221,49 +221,39 @@ func (p *Pool) Close() {
 // and no later than 5/4 d; d <= 0 is no deadline. Setting a deadline costs a
 // timer update per request, so one set for an earlier request is kept while
 // it is at least d away.
-func (c *Conn) SetReadTimeout(d time.Duration) {
-	if d <= 0 {
-		c.ClearReadTimeout()
-		return
-	}
-	now := time.Now()
-	if !c.readDeadline.IsZero() && !c.readDeadline.Before(now.Add(d)) {
-		return
-	}
-	c.readDeadline = now.Add(d + d/4)
-	_ = c.Conn.SetReadDeadline(c.readDeadline)
-}
+func (c *Conn) SetReadTimeout(d time.Duration) { c.readDeadline.set(d, c.Conn.SetReadDeadline) }
 
 // ClearReadTimeout removes the read deadline, before a read that may wait
 // as long as the backend likes (a streamed body).
-func (c *Conn) ClearReadTimeout() {
-	if !c.readDeadline.IsZero() {
-		c.readDeadline = time.Time{}
-		_ = c.Conn.SetReadDeadline(time.Time{})
-	}
-}
+func (c *Conn) ClearReadTimeout() { c.readDeadline.set(0, c.Conn.SetReadDeadline) }
 
 // SetWriteTimeout makes the writes that follow fail if the backend takes
-// none of their bytes for d (to 5/4 d), renewing the deadline lazily as
-// SetReadTimeout does; d <= 0 is no deadline. It bounds a request body
-// sent to a backend that stopped reading. ClearWriteTimeout removes it.
-func (c *Conn) SetWriteTimeout(d time.Duration) {
+// none of their bytes for d (to 5/4 d), renewed lazily as SetReadTimeout's
+// is; d <= 0 is no deadline. It bounds a request body sent to a backend
+// that stopped reading.
+func (c *Conn) SetWriteTimeout(d time.Duration) { c.writeDeadline.set(d, c.Conn.SetWriteDeadline) }
+
+// ClearWriteTimeout removes the write deadline.
+func (c *Conn) ClearWriteTimeout() { c.writeDeadline.set(0, c.Conn.SetWriteDeadline) }
+
+// lazyDeadline is a deadline as last set on a connection (zero: none),
+// renewed only when the one set is nearer than the timeout asked for.
+type lazyDeadline time.Time
+
+func (l *lazyDeadline) set(d time.Duration, apply func(time.Time) error) {
+	at := time.Time(*l)
 	if d <= 0 {
-		c.ClearWriteTimeout()
+		if !at.IsZero() {
+			*l = lazyDeadline{}
+			_ = apply(time.Time{})
+		}
 		return
 	}
 	now := time.Now()
-	if !c.writeDeadline.IsZero() && !c.writeDeadline.Before(now.Add(d)) {
+	if !at.IsZero() && !at.Before(now.Add(d)) {
 		return
 	}
-	c.writeDeadline = now.Add(d + d/4)
-	_ = c.Conn.SetWriteDeadline(c.writeDeadline)
-}
-
-// ClearWriteTimeout removes the write deadline.
-func (c *Conn) ClearWriteTimeout() {
-	if !c.writeDeadline.IsZero() {
-		c.writeDeadline = time.Time{}
-		_ = c.Conn.SetWriteDeadline(time.Time{})
-	}
+	at = now.Add(d + d/4)
+	*l = lazyDeadline(at)
+	_ = apply(at)
 }
