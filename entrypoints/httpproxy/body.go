@@ -15,8 +15,8 @@ type bodyCopy struct {
 	dst  *bufio.Writer // the client's
 	c    *h1.Conn
 	w    *h1.ResponseWriter
-	stop func()      // ends the watch on the client, once one began
-	gone atomic.Bool // the watch closed c: it must not be reused
+	stop func()       // ends the watch on the client, once one began
+	gone *atomic.Bool // set when the watch closed c: it must not be reused
 }
 
 // fill makes sure c has buffered bytes. When reading would block it
@@ -37,8 +37,12 @@ func (b *bodyCopy) fill() error {
 	}
 	c.ClearReadTimeout()
 	if b.stop == nil {
+		// Only the watch's own state is captured: b stays on the stack of
+		// the common, unwatched copy.
+		gone := new(atomic.Bool)
+		b.gone = gone
 		b.stop = b.w.WatchClient(func() {
-			b.gone.Store(true)
+			gone.Store(true)
 			_ = c.Conn.Close()
 		})
 	}
@@ -46,10 +50,13 @@ func (b *bodyCopy) fill() error {
 	return err
 }
 
-func (b *bodyCopy) stopWatch() {
-	if b.stop != nil {
-		b.stop()
+// stopWatch ends the watch, if any, and reports whether it closed c.
+func (b *bodyCopy) stopWatch() (closed bool) {
+	if b.stop == nil {
+		return false
 	}
+	b.stop()
+	return b.gone.Load()
 }
 
 func (b *bodyCopy) length(n int64) error {

@@ -307,11 +307,11 @@ func (e *Entrypoint) relay(w *h1.ResponseWriter, r *http.Request, c *h1.Conn, re
 	case h1.BodyUntilClose:
 		err = bc.untilClose()
 	}
-	bc.stopWatch() // before the connection is reused: the watch may close it
+	watchClosed := bc.stopWatch() // before the connection is reused: the watch may close it
 	if err != nil {
 		return err
 	}
-	if kind == h1.BodyUntilClose || resp.Close || bc.gone.Load() {
+	if kind == h1.BodyUntilClose || resp.Close || watchClosed {
 		_ = c.Close()
 	} else {
 		c.Put()
