@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,7 +37,19 @@ type Pool struct {
 	mu     sync.Mutex
 	idle   []*Conn // most recently used last
 	closed bool
+
+	// For event loops, which keep connections of their own: the address
+	// resolved (a *loopAddr) and whether a refresh runs.
+	loopAddr  atomic.Value
+	resolving atomic.Bool
+	isClosedF atomic.Bool
 }
+
+// MaxConns is the cap on open connections, 0 for none.
+func (p *Pool) MaxConns() int { return p.cfg.MaxConns }
+
+// isClosed reports whether Close was called.
+func (p *Pool) isClosed() bool { return p.isClosedF.Load() }
 
 // NewPool returns an empty pool; connections are dialled on demand.
 func NewPool(cfg PoolConfig) *Pool {
@@ -211,6 +224,7 @@ func (p *Pool) Close() {
 	p.mu.Lock()
 	idle := p.idle
 	p.idle, p.closed = nil, true
+	p.isClosedF.Store(true)
 	p.mu.Unlock()
 	for _, c := range idle {
 		c.closeNow()

@@ -36,7 +36,14 @@ type Server struct {
 	ln       net.Listener
 	conns    map[*conn]struct{}
 	shutdown atomic.Bool
+
+	loops      []waker // ServeLoops' event loops
+	liveLoops  atomic.Int32
+	forceClose atomic.Bool // Shutdown's time is up: loops close everything
 }
+
+// waker is an event loop as Shutdown sees it.
+type waker interface{ wakeUp() }
 
 // maxDrain is how much of an unread request body the server reads away to
 // keep a connection; a larger rest closes it.
@@ -81,6 +88,21 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
+// adopt serves a connection an event loop passed on, with the bytes the
+// loop read from it, on a goroutine of its own.
+func (s *Server) adopt(c net.Conn, read []byte) {
+	cn := &conn{srv: s, c: c, remote: c.RemoteAddr().String(), pending: read}
+	s.mu.Lock()
+	if s.shutdown.Load() && len(read) == 0 {
+		s.mu.Unlock()
+		_ = c.Close()
+		return
+	}
+	s.conns[cn] = struct{}{}
+	s.mu.Unlock()
+	go cn.serve()
+}
+
 // Shutdown stops accepting, closes idle connections, and waits for the
 // requests in progress to finish (their connections close after the
 // response) or for ctx to end, when it closes the rest.
@@ -90,11 +112,29 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.ln != nil {
 		_ = s.ln.Close()
 	}
+	loops := s.loops
 	s.mu.Unlock()
+	wakeAll := func() {
+		for _, l := range loops {
+			l.wakeUp()
+		}
+	}
+	wakeAll()
+	defer func() {
+		// The loops end once their last client is gone; on ctx's end,
+		// at once.
+		if ctx.Err() != nil {
+			s.forceClose.Store(true)
+			wakeAll()
+		}
+		for s.liveLoops.Load() > 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if s.closeIdle() == 0 {
+		if s.closeIdle() == 0 && s.liveLoops.Load() == 0 {
 			return nil
 		}
 		select {
@@ -143,6 +183,7 @@ type conn struct {
 	w          ResponseWriter
 	body       bodyReader
 	watch      *clientWatch // while a handler watches for the client's end
+	pending    []byte       // read by an event loop before it passed the connection on
 }
 
 var (
@@ -153,6 +194,8 @@ var (
 func (cn *conn) serve() {
 	bp := readBufs.Get().(*[]byte)
 	cn.buf = *bp
+	cn.end = copy(cn.buf, cn.pending) // the loop's buffer is no larger
+	cn.pending = nil
 	bw := writeBufs.Get().(*bufio.Writer)
 	bw.Reset(cn.c)
 	handedOff := false
@@ -203,6 +246,9 @@ func (cn *conn) serve() {
 			cn.w.closing = true // draining: say so if the head is not out yet
 		}
 		err := cn.w.finish()
+		if f := cn.w.Finished; f != nil {
+			f(cn.w.status)
+		}
 		if err == nil {
 			err = bw.Flush()
 		}

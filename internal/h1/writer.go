@@ -37,11 +37,17 @@ type ResponseWriter struct {
 	// closing is set when the connection must end after this response:
 	// the client asked, the server drains, or the body could not be framed.
 	closing bool
+	onLoop  bool    // served by an event loop: Forward is available
+	forward Forward // set by Forward: the loop relays a backend's response
+	// Finished, when a handler sets it, is called with the status once
+	// the response is complete: after the handler returns, or after the
+	// loop relayed a forwarded response.
+	Finished func(status int)
 }
 
 func (w *ResponseWriter) reset(bw *bufio.Writer, isHead, closing bool) {
 	clear(w.header)
-	*w = ResponseWriter{cn: w.cn, bw: bw, header: w.header, body: w.body[:0], isHead: isHead, closing: closing, length: -1}
+	*w = ResponseWriter{cn: w.cn, bw: bw, header: w.header, body: w.body[:0], isHead: isHead, closing: closing, length: -1, onLoop: w.onLoop}
 	if w.header == nil {
 		w.header = http.Header{}
 	}
@@ -119,6 +125,23 @@ func (w *ResponseWriter) FlushError() error {
 func (w *ResponseWriter) Raw(status int) *bufio.Writer {
 	w.raw, w.status, w.headOut = true, status, true
 	return w.bw
+}
+
+// OnLoop reports whether the request is served by an event loop
+// (Server.ServeLoops): the handler runs on the loop and must not block, and
+// it passes backend exchanges on with Forward.
+func (w *ResponseWriter) OnLoop() bool { return w.onLoop }
+
+// Forward hands the exchange to the event loop, which sends the request to
+// a backend and relays the response without blocking (see Forward). The
+// handler returns right after, having written nothing. Outside a loop it
+// does nothing and returns false.
+func (w *ResponseWriter) Forward(f Forward) bool {
+	if !w.onLoop || w.status != 0 {
+		return false
+	}
+	w.forward = f
+	return true
 }
 
 // Closing reports whether the connection ends after this response.

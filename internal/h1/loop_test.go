@@ -1,0 +1,567 @@
+//go:build linux
+
+package h1
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// loopServer runs ServeLoops (2 loops) with handler, a net/http server
+// behind the hand-off answering "slow <method> <path> <body>".
+func loopServer(t *testing.T, handler Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hand := NewHandoff(ln.Addr())
+	slow := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "slow %s %s %s", r.Method, r.URL.Path, b)
+	})}
+	s := &Server{Handler: handler, Handoff: hand, IdleTimeout: 5 * time.Second, ReadHeaderTimeout: 5 * time.Second}
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = slow.Serve(hand) })
+	wg.Go(func() {
+		if err := s.ServeLoops(ln, 2); !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("ServeLoops: %v", err)
+		}
+	})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		_ = slow.Shutdown(ctx)
+		wg.Wait()
+	})
+	return ln.Addr().String()
+}
+
+// testForward forwards to pools in turn, one attempt each: the request
+// line and Host, the body's length, nothing else.
+type testForward struct {
+	pools   []*Pool
+	r       *Request // valid while the loop holds the request
+	method  string
+	target  string
+	length  int64
+	rt      time.Duration
+	attempt int
+	errs    []error
+}
+
+func (f *testForward) Next(bw *bufio.Writer, prev error, _ Progress) (*Pool, time.Duration, bool) {
+	if prev != nil {
+		f.errs = append(f.errs, prev)
+	}
+	if f.attempt == len(f.pools) {
+		return nil, 0, false
+	}
+	p := f.pools[f.attempt]
+	f.attempt++
+	fmt.Fprintf(bw, "%s %s HTTP/1.1\r\nHost: backend\r\n", f.method, f.target)
+	if f.length > 0 {
+		fmt.Fprintf(bw, "Content-Length: %d\r\n", f.length)
+	}
+	bw.WriteString("\r\n")
+	return p, f.rt, true
+}
+
+func (f *testForward) WriteHead(bw *bufio.Writer, resp *Response, kind BodyKind, closing bool) {
+	fmt.Fprintf(bw, "HTTP/1.1 %d %s\r\n", resp.Status, resp.Reason)
+	for _, h := range resp.Headers {
+		if equalFoldASCII(h.Name, "Transfer-Encoding") || equalFoldASCII(h.Name, "Connection") {
+			continue
+		}
+		fmt.Fprintf(bw, "%s: %s\r\n", h.Name, h.Value)
+	}
+	if kind == BodyChunked || kind == BodyUntilClose {
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	if closing {
+		bw.WriteString("Connection: close\r\n")
+	}
+	bw.WriteString("\r\n")
+}
+
+func (f *testForward) Fail(w *ResponseWriter, err error) {
+	w.WriteHeader(http.StatusBadGateway)
+	fmt.Fprintf(w, "failed after %d attempts: %v", f.attempt, err)
+}
+
+// forwardTo is a handler that forwards /fwd... requests to the pools and
+// hands off the rest.
+func forwardTo(rt time.Duration, pools ...*Pool) Handler {
+	return func(w *ResponseWriter, r *Request, _ io.Reader) bool {
+		if !bytes.HasPrefix(r.Path, []byte("/fwd")) || !w.OnLoop() {
+			return false
+		}
+		w.Forward(&testForward{pools: pools, method: r.Method, target: string(r.Target), length: max(r.ContentLength, 0), rt: rt})
+		return true
+	}
+}
+
+// countingBackend is a net/http backend that counts its connections.
+func countingBackend(t *testing.T, h http.HandlerFunc) (*Pool, *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns atomic.Int32
+	srv := &http.Server{Handler: h, ConnState: func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}}
+	go func() { _ = srv.Serve(ln) }()
+	p := NewPool(PoolConfig{Addr: ln.Addr().String(), ConnectTimeout: time.Second})
+	t.Cleanup(func() {
+		p.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Close()
+		_ = srv.Shutdown(ctx)
+	})
+	return p, &conns
+}
+
+func get(t *testing.T, c *http.Client, url string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s: reading the body: %v", url, err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+func newClient(t *testing.T) *http.Client {
+	tr := &http.Transport{MaxIdleConnsPerHost: 4}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+func TestLoopForwardsAndKeepsBackendConnections(t *testing.T) {
+	pool, conns := countingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %s %s", r.Method, r.URL.RequestURI(), b)
+	})
+	addr := loopServer(t, forwardTo(time.Second, pool))
+	c := newClient(t)
+	for i := range 50 {
+		want := fmt.Sprintf("GET /fwd/%d?q=%d ", i, i)
+		if code, body := get(t, c, fmt.Sprintf("http://%s/fwd/%d?q=%d", addr, i, i)); code != 200 || body != want {
+			t.Fatalf("request %d: %d %q, want 200 %q", i, code, body, want)
+		}
+	}
+	resp, err := c.Post("http://"+addr+"/fwd/post", "text/plain", strings.NewReader("payload"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "POST /fwd/post payload" {
+		t.Fatalf("POST: %q", b)
+	}
+	if n := conns.Load(); n > 2 {
+		t.Errorf("the backend saw %d connections for 51 sequential requests; kept connections should serve them", n)
+	}
+	if code, body := get(t, c, "http://"+addr+"/other"); code != 200 || body != "slow GET /other " {
+		t.Errorf("a request the handler declines: %d %q, want net/http's answer", code, body)
+	}
+}
+
+func TestLoopPipelinedRequestsAnswerInOrder(t *testing.T) {
+	pool, _ := countingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/fwd/slow" {
+			time.Sleep(50 * time.Millisecond)
+		}
+		fmt.Fprint(w, r.URL.Path)
+	})
+	addr := loopServer(t, forwardTo(time.Second, pool))
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	paths := []string{"/fwd/slow", "/fwd/a", "/fwd/b", "/fwd/slow", "/fwd/c"}
+	var all strings.Builder
+	for _, p := range paths {
+		fmt.Fprintf(&all, "GET %s HTTP/1.1\r\nHost: gw\r\n\r\n", p)
+	}
+	if _, err := io.WriteString(conn, all.String()); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	for _, p := range paths {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != p {
+			t.Fatalf("got %q, want %q: pipelined responses out of order", b, p)
+		}
+	}
+}
+
+func TestLoopStreamsResponsesAsTheyCome(t *testing.T) {
+	next := make(chan struct{})
+	pool, _ := countingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/fwd/close" { // no length, no chunks: the body ends with the connection
+			w.Header().Set("Connection", "close")
+			hj, _, _ := w.(http.Hijacker).Hijack()
+			io.WriteString(hj, "HTTP/1.1 200 OK\r\n\r\nuntil")
+			time.Sleep(20 * time.Millisecond)
+			io.WriteString(hj, " close")
+			hj.Close()
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: one\n\n")
+		w.(http.Flusher).Flush()
+		<-next
+		fmt.Fprint(w, "data: two\n\n")
+	})
+	addr := loopServer(t, forwardTo(time.Second, pool))
+	resp, err := http.Get("http://" + addr + "/fwd/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	line, err := br.ReadString('\n')
+	if err != nil || line != "data: one\n" {
+		t.Fatalf("first event: %q %v: the response waited for its end", line, err)
+	}
+	close(next)
+	rest, _ := io.ReadAll(br)
+	if string(rest) != "\ndata: two\n\n" {
+		t.Fatalf("rest: %q", rest)
+	}
+	code, body := get(t, http.DefaultClient, "http://"+addr+"/fwd/close")
+	if code != 200 || body != "until close" {
+		t.Fatalf("a body delimited by the close: %d %q", code, body)
+	}
+}
+
+func TestLoopSlowClientHoldsTheBackendBack(t *testing.T) {
+	// Kernel buffers take some megabytes on their own; a loop that
+	// buffered without bound would take all of it in the pause.
+	const size, bound = 128 << 20, 48 << 20
+	var written atomic.Int64
+	done := make(chan struct{})
+	pool, _ := countingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		defer close(done)
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		chunk := bytes.Repeat([]byte("x"), 64<<10)
+		for written.Load() < size {
+			n, err := w.Write(chunk)
+			written.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	})
+	addr := loopServer(t, forwardTo(5*time.Second, pool))
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "GET /fwd/big HTTP/1.1\r\nHost: gw\r\n\r\n")
+	time.Sleep(800 * time.Millisecond) // not reading
+	if w := written.Load(); w > bound {
+		t.Fatalf("the backend wrote %d of %d bytes to a client reading none: the loop buffers without bound", w, size)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil || n != size {
+		t.Fatalf("read %d bytes (%v), want %d", n, err, size)
+	}
+	<-done
+}
+
+func TestLoopBackendFailures(t *testing.T) {
+	dead := NewPool(PoolConfig{Addr: closedPort(t), ConnectTimeout: time.Second})
+	silentLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { silentLn.Close() })
+	var silentConns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := silentLn.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			silentConns = append(silentConns, c) // accepted, never answered
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range silentConns {
+			c.Close()
+		}
+	})
+	silent := NewPool(PoolConfig{Addr: silentLn.Addr().String(), ConnectTimeout: time.Second})
+	good, _ := countingBackend(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "good") })
+
+	t.Run("refused, then another backend", func(t *testing.T) {
+		addr := loopServer(t, forwardTo(time.Second, dead, good))
+		if code, body := get(t, http.DefaultClient, "http://"+addr+"/fwd"); code != 200 || body != "good" {
+			t.Fatalf("%d %q, want the second backend's answer", code, body)
+		}
+	})
+	t.Run("refused everywhere", func(t *testing.T) {
+		addr := loopServer(t, forwardTo(time.Second, dead))
+		code, body := get(t, http.DefaultClient, "http://"+addr+"/fwd")
+		if code != 502 || !strings.Contains(body, "connection refused") {
+			t.Fatalf("%d %q, want 502 naming the refusal", code, body)
+		}
+	})
+	t.Run("no answer within the read timeout", func(t *testing.T) {
+		addr := loopServer(t, forwardTo(300*time.Millisecond, silent))
+		start := time.Now()
+		code, body := get(t, http.DefaultClient, "http://"+addr+"/fwd")
+		if code != 502 || !strings.Contains(body, ErrBackendTimeout.Error()) {
+			t.Fatalf("%d %q, want 502 for the timeout", code, body)
+		}
+		if d := time.Since(start); d < 250*time.Millisecond || d > 3*time.Second {
+			t.Fatalf("answered after %v, want about the 300ms read timeout", d)
+		}
+	})
+}
+
+func closedPort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// scriptedBackend answers each connection with script(request number on the
+// connection) and closes it when script says so.
+func scriptedBackend(t *testing.T, script func(conn, req int) (answer string, closeAfter bool)) *Pool {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for n := 0; ; n++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for i := 0; ; i++ {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.Copy(io.Discard, req.Body)
+					answer, closeAfter := script(n, i)
+					io.WriteString(c, answer)
+					if closeAfter {
+						return
+					}
+				}
+			})
+		}
+	})
+	p := NewPool(PoolConfig{Addr: ln.Addr().String(), ConnectTimeout: time.Second})
+	t.Cleanup(p.Close)
+	return p
+}
+
+func TestLoopResendsOnAConnectionClosedWhileIdle(t *testing.T) {
+	// Each connection answers its first request and closes on the second
+	// without an answer, as a backend does that closes a kept connection
+	// just as a request arrives: that request must go again on a new
+	// connection.
+	pool := scriptedBackend(t, func(conn, req int) (string, bool) {
+		if req > 0 {
+			return "", true
+		}
+		return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n%d", conn%10), false
+	})
+	addr := loopServer(t, forwardTo(time.Second, pool))
+	c := newClient(t)
+	for i := range 5 {
+		if code, body := get(t, c, "http://"+addr+"/fwd"); code != 200 || body != strconv.Itoa(i) {
+			t.Fatalf("request %d: %d %q", i, code, body)
+		}
+	}
+}
+
+func TestLoopCutsAResponseTheBackendCut(t *testing.T) {
+	pool := scriptedBackend(t, func(_, _ int) (string, bool) {
+		return "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten.", true
+	})
+	addr := loopServer(t, forwardTo(time.Second, pool))
+	resp, err := http.Get("http://" + addr + "/fwd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.ReadAll(resp.Body); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("reading a body the backend cut: %v, want unexpected EOF", err)
+	}
+}
+
+func TestLoopClientLeavingFreesTheBackend(t *testing.T) {
+	gone := make(chan struct{})
+	pool, _ := countingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // the proxy closed the connection
+		close(gone)
+	})
+	addr := loopServer(t, forwardTo(time.Second, pool))
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(conn, "GET /fwd/stream HTTP/1.1\r\nHost: gw\r\n\r\n")
+	if _, err := http.ReadResponse(bufio.NewReader(conn), nil); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	select {
+	case <-gone:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the backend's stream outlived its client")
+	}
+}
+
+func TestLoopHandsOffWhatItDoesNotServe(t *testing.T) {
+	pool, _ := countingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "fwd %d", len(b))
+	})
+	addr := loopServer(t, forwardTo(time.Second, pool))
+	big := strings.Repeat("b", loopBuf+1)
+	resp, err := http.Post("http://"+addr+"/fwd/upload", "text/plain", strings.NewReader(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	// The goroutine path's handler is the same one: off the loop it
+	// declines to forward, and net/http answers.
+	if want := "slow POST /fwd/upload " + big; string(b) != want {
+		t.Fatalf("a body larger than a loop's buffer: %.60q, want net/http's answer", b)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/fwd/h", nil)
+	req.Header.Set("X-Big", strings.Repeat("h", MaxHeadSize))
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "slow GET /fwd/h " {
+		t.Fatalf("a head larger than the subset: %q", b)
+	}
+}
+
+func TestLoopSurvivesAPanickingHandler(t *testing.T) {
+	addr := loopServer(t, func(w *ResponseWriter, r *Request, _ io.Reader) bool {
+		if string(r.Path) == "/panic" {
+			panic(http.ErrAbortHandler)
+		}
+		w.Write([]byte("ok"))
+		return true
+	})
+	if _, err := http.Get("http://" + addr + "/panic"); err == nil {
+		t.Fatal("a panicking handler's request got an answer")
+	}
+	if code, body := get(t, newClient(t), "http://"+addr+"/fine"); code != 200 || body != "ok" {
+		t.Fatalf("after a panic: %d %q", code, body)
+	}
+}
+
+func TestLoopShutdownFinishesRequestsInFlight(t *testing.T) {
+	release := make(chan struct{})
+	pool, _ := countingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		fmt.Fprint(w, "finished")
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Handler: forwardTo(5*time.Second, pool)}
+	served := make(chan error, 1)
+	go func() { served <- s.ServeLoops(ln, 1) }()
+	addr := ln.Addr().String()
+	answer := make(chan string, 1)
+	go func() {
+		resp, err := http.Get("http://" + addr + "/fwd")
+		if err != nil {
+			answer <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		answer <- string(b)
+	}()
+	time.Sleep(100 * time.Millisecond) // the request reaches the backend
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(context.Background()) }()
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned (%v) with a request in flight", err)
+	default:
+	}
+	close(release)
+	if got := <-answer; got != "finished" {
+		t.Fatalf("the request in flight got %q", got)
+	}
+	if err := <-shut; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		t.Fatalf("ServeLoops: %v", err)
+	}
+	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		t.Fatal("still accepting after Shutdown")
+	}
+}
