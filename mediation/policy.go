@@ -54,3 +54,50 @@ func (r *Rejection) Error() string {
 	}
 	return r.Title
 }
+
+// NonBlocking is implemented by security checks and request policies that
+// never wait on I/O (a lookup in memory, a header rewrite), so that an
+// event loop may run them inline; see API.NonBlocking.
+type NonBlocking interface{ NonBlocking() bool }
+
+// NonBlockingEntrypoint is implemented by entrypoints that can serve a
+// request from an event loop without blocking, given the API's first
+// endpoint group.
+type NonBlockingEntrypoint interface {
+	NonBlockingFor(group []Endpoint) bool
+}
+
+func nonBlocking(v any) bool {
+	nb, ok := v.(NonBlocking)
+	return ok && nb.NonBlocking()
+}
+
+// NonBlocking reports whether the API's whole request phase may run on an
+// event loop: every plan's check and every request policy says it never
+// blocks, no flow has response or message policies, and every entrypoint
+// serves without blocking.
+func (a *API) NonBlocking() bool {
+	for _, p := range a.plans {
+		if !nonBlocking(p.Security) {
+			return false
+		}
+	}
+	for i := range a.flows {
+		f := &a.flows[i]
+		if len(f.Response) > 0 || len(f.Publish) > 0 || len(f.Subscribe) > 0 {
+			return false
+		}
+		for _, p := range f.Request {
+			if !nonBlocking(p) {
+				return false
+			}
+		}
+	}
+	for _, b := range a.entrypoints {
+		e, ok := b.Entrypoint.(NonBlockingEntrypoint)
+		if !ok || !e.NonBlockingFor(a.group) {
+			return false
+		}
+	}
+	return len(a.entrypoints) > 0
+}

@@ -133,6 +133,7 @@ const AttrClaims = expr.AttrJWTClaims
 
 // Security checks the tokens of one plan.
 type Security struct {
+	static  bool // a configured public key: checks never fetch
 	parser  *gojwt.Parser
 	keyfunc gojwt.Keyfunc
 	cancel  context.CancelFunc // ends the key set refresh
@@ -161,6 +162,7 @@ func New(cfg Config, log *slog.Logger) (*Security, error) {
 	if cfg.PublicKey != "" {
 		key, _ := parsePublicKey(cfg.PublicKey) // checked by Validate
 		s.keyfunc = func(*gojwt.Token) (any, error) { return key, nil }
+		s.static = true
 		return s, nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -194,6 +196,10 @@ func New(cfg Config, log *slog.Logger) (*Security, error) {
 	s.keyfunc, s.cancel = kf.Keyfunc, cancel
 	return s, nil
 }
+
+// NonBlocking implements mediation.NonBlocking: with a static public key a
+// check is computation only; a key set may need fetching on an unknown kid.
+func (s *Security) NonBlocking() bool { return s.static }
 
 // Admit admits r when it carries a valid token.
 func (s *Security) Admit(_ context.Context, x *mediation.Exchange, r *http.Request) error {

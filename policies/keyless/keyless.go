@@ -22,6 +22,9 @@ func init() {
 // Security admits everything.
 type Security struct{}
 
+// NonBlocking implements mediation.NonBlocking: there is nothing to wait for.
+func (Security) NonBlocking() bool { return true }
+
 // Admit admits r.
 func (Security) Admit(context.Context, *mediation.Exchange, *http.Request) error { return nil }
 

@@ -106,6 +106,13 @@ func New(cfg Config, scope string, rates plugins.RateCounter, log interface{ War
 	return p, nil
 }
 
+// NonBlocking implements mediation.NonBlocking: budgets counted in memory
+// never wait; those in Redis take a round trip.
+func (p *Policy) NonBlocking() bool {
+	_, inMemory := p.rates.(*MemoryCounter)
+	return inMemory
+}
+
 // OnRequest spends one request of the client's budget, or refuses it.
 func (p *Policy) OnRequest(ctx context.Context, x *mediation.Exchange, r *http.Request) error {
 	d, err := p.rates.Take(ctx, p.scope+":"+p.keyOf(x, r), p.cfg.Limit, p.cfg.Period)

@@ -109,6 +109,9 @@ func New(cfg *Config) (*Policy, error) {
 	}, nil
 }
 
+// NonBlocking implements mediation.NonBlocking: headers are rewritten in memory.
+func (p *Policy) NonBlocking() bool { return true }
+
 // OnRequest transforms the request headers.
 func (p *Policy) OnRequest(_ context.Context, _ *mediation.Exchange, r *http.Request) error {
 	if r.Header == nil {
