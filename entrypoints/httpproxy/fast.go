@@ -1,6 +1,7 @@
 package httpproxy
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -125,7 +126,45 @@ func (e *Entrypoint) exchange(w *h1.ResponseWriter, r *http.Request, x *mediatio
 
 // send writes the request and reads the response head (left in c.R).
 func (e *Entrypoint) send(w *h1.ResponseWriter, c *h1.Conn, r *http.Request, x *mediation.Exchange, target *url.URL, readTimeout time.Duration) (*h1.Response, error) {
-	bw := c.W
+	e.writeRequestHead(c.W, r, x, target)
+	c.SetReadTimeout(readTimeout) // for the head; relay lifts it for a body that streams
+	var werr error
+	if r.ContentLength > 0 {
+		// The body goes out as the client sends it: a backend that stops
+		// taking it for readTimeout is given up, or a client that leaves
+		// meanwhile would hold this connection for good.
+		body := clientBody{r: r.Body, progress: func() { c.SetWriteTimeout(readTimeout) }}
+		defer c.ClearWriteTimeout()
+		n, err := io.Copy(c.W, &body)
+		switch {
+		case body.err != nil || (err == nil && n != r.ContentLength):
+			return nil, fmt.Errorf("reading the request body: %w", cmpErr(body.err, io.ErrUnexpectedEOF))
+		case err != nil:
+			werr = err // the backend stopped taking the body
+		}
+	}
+	if werr == nil {
+		werr = c.W.Flush()
+	}
+	c.SetReadTimeout(readTimeout) // again: the upload may have taken a while
+	if werr != nil {
+		// A backend may answer before it read the whole request (a 413, a
+		// 401) and close: its answer is what the client should get.
+		resp, err := readResponseHead(c)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errNoResponse, werr)
+		}
+		resp.Close = true // the request did not go through whole: the connection is done
+		w.SetClosing()    // and the client's body may be unread: so is the client's
+		return resp, nil
+	}
+	return readResponseHead(c)
+}
+
+// writeRequestHead writes the head of the request to a backend at target:
+// the rewritten path and the query, hop-by-hop headers dropped,
+// X-Forwarded-* set, and the body's Content-Length.
+func (e *Entrypoint) writeRequestHead(bw *bufio.Writer, r *http.Request, x *mediation.Exchange, target *url.URL) {
 	bw.WriteString(r.Method)
 	bw.WriteByte(' ')
 	bw.WriteString((&url.URL{Path: joinPath(target.Path, x.RelativePath)}).EscapedPath())
@@ -174,38 +213,6 @@ func (e *Entrypoint) send(w *h1.ResponseWriter, c *h1.Conn, r *http.Request, x *
 		bw.WriteString("Content-Length: 0\r\n")
 	}
 	bw.WriteString("\r\n")
-	c.SetReadTimeout(readTimeout) // for the head; relay lifts it for a body that streams
-	var werr error
-	if r.ContentLength > 0 {
-		// The body goes out as the client sends it: a backend that stops
-		// taking it for readTimeout is given up, or a client that leaves
-		// meanwhile would hold this connection for good.
-		body := clientBody{r: r.Body, progress: func() { c.SetWriteTimeout(readTimeout) }}
-		defer c.ClearWriteTimeout()
-		n, err := io.Copy(bw, &body)
-		switch {
-		case body.err != nil || (err == nil && n != r.ContentLength):
-			return nil, fmt.Errorf("reading the request body: %w", cmpErr(body.err, io.ErrUnexpectedEOF))
-		case err != nil:
-			werr = err // the backend stopped taking the body
-		}
-	}
-	if werr == nil {
-		werr = c.W.Flush()
-	}
-	c.SetReadTimeout(readTimeout) // again: the upload may have taken a while
-	if werr != nil {
-		// A backend may answer before it read the whole request (a 413, a
-		// 401) and close: its answer is what the client should get.
-		resp, err := readResponseHead(c)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errNoResponse, werr)
-		}
-		resp.Close = true // the request did not go through whole: the connection is done
-		w.SetClosing()    // and the client's body may be unread: so is the client's
-		return resp, nil
-	}
-	return readResponseHead(c)
 }
 
 // clientBody reads the client's request body, keeping its error apart
@@ -268,34 +275,8 @@ func cmpErr(err, otherwise error) error {
 // The connection goes back to the pool when the response ended cleanly.
 func (e *Entrypoint) relay(w *h1.ResponseWriter, r *http.Request, c *h1.Conn, resp *h1.Response) error {
 	cw := w.Raw(resp.Status)
-	cw.WriteString("HTTP/1.1 ")
-	cw.WriteString(strconv.Itoa(resp.Status))
-	cw.WriteByte(' ')
-	cw.Write(resp.Reason)
-	cw.WriteString("\r\n")
-	var nominated []string
-	for _, h := range resp.Headers {
-		if strings.EqualFold(string(h.Name), "Connection") {
-			nominated = append(nominated, string(h.Value))
-		}
-	}
-	for _, h := range resp.Headers {
-		if hopByHopName(h.Name, nominated) {
-			continue
-		}
-		cw.Write(h.Name)
-		cw.WriteString(": ")
-		cw.Write(h.Value)
-		cw.WriteString("\r\n")
-	}
 	kind := resp.BodyKind(r.Method)
-	if kind == h1.BodyChunked || kind == h1.BodyUntilClose {
-		cw.WriteString("Transfer-Encoding: chunked\r\n")
-	}
-	if w.Closing() {
-		cw.WriteString("Connection: close\r\n")
-	}
-	cw.WriteString("\r\n")
+	writeResponseHead(cw, resp, kind, w.Closing())
 
 	bc := bodyCopy{dst: cw, c: c, w: w}
 	var err error
@@ -317,6 +298,43 @@ func (e *Entrypoint) relay(w *h1.ResponseWriter, r *http.Request, c *h1.Conn, re
 		c.Put()
 	}
 	return nil
+}
+
+// writeResponseHead writes the client's head for the backend's response:
+// hop-by-hop headers dropped, and the body chunked when the backend's is
+// chunked or runs until the close.
+func writeResponseHead(cw *bufio.Writer, resp *h1.Response, kind h1.BodyKind, closing bool) {
+	cw.WriteString("HTTP/1.1 ")
+	// three digits (h1 parses no other), written bytewise: formatting
+	// would allocate
+	cw.WriteByte(byte('0' + resp.Status/100))
+	cw.WriteByte(byte('0' + resp.Status/10%10))
+	cw.WriteByte(byte('0' + resp.Status%10))
+	cw.WriteByte(' ')
+	cw.Write(resp.Reason)
+	cw.WriteString("\r\n")
+	var nominated []string
+	for _, h := range resp.Headers {
+		if strings.EqualFold(string(h.Name), "Connection") {
+			nominated = append(nominated, string(h.Value))
+		}
+	}
+	for _, h := range resp.Headers {
+		if hopByHopName(h.Name, nominated) {
+			continue
+		}
+		cw.Write(h.Name)
+		cw.WriteString(": ")
+		cw.Write(h.Value)
+		cw.WriteString("\r\n")
+	}
+	if kind == h1.BodyChunked || kind == h1.BodyUntilClose {
+		cw.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	if closing {
+		cw.WriteString("Connection: close\r\n")
+	}
+	cw.WriteString("\r\n")
 }
 
 // hopByHop reports headers that belong to one connection, not the message:

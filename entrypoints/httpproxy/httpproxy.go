@@ -118,7 +118,12 @@ func (e *Entrypoint) Serve(w http.ResponseWriter, r *http.Request, x *mediation.
 		}
 	}
 	if fw, ok := w.(*h1.ResponseWriter); ok && e.fast {
-		e.serveFast(fw, r, x) // the body's length is known and within the limit
+		// The body's length is known and within the limit.
+		if fw.OnLoop() {
+			e.serveLoop(fw, r, x)
+			return
+		}
+		e.serveFast(fw, r, x)
 		return
 	}
 	if limit := e.cfg.MaxRequestBodySize; limit > 0 {
