@@ -27,6 +27,9 @@ func (l *loader) checkServer(s *Server) {
 			l.errorf(l.node(d), "duration must not be negative")
 		}
 	}
+	if s.HTTP.EventLoops < -1 || s.HTTP.EventLoops > 1024 {
+		l.errorf(l.node(&s.HTTP.EventLoops), "eventLoops must be \"off\" or a count from 0 (one per core) to 1024")
+	}
 	if s.HTTP.MaxHeaderBytes < 0 {
 		l.errorf(l.node(&s.HTTP.MaxHeaderBytes), "maxHeaderBytes must not be negative")
 	}

@@ -44,6 +44,11 @@ type HTTPServer struct {
 	IdleTimeout Duration `yaml:"idleTimeout"`
 	// MaxHeaderBytes bounds request headers. Default 1 MiB.
 	MaxHeaderBytes int `yaml:"maxHeaderBytes"`
+	// EventLoops is how many event loops serve proxy APIs on Linux: 0
+	// (the default) runs one per core (GOMAXPROCS), "off" (-1) serves
+	// every connection on a goroutine of its own. Other systems always do
+	// the latter.
+	EventLoops EventLoops `yaml:"eventLoops"`
 }
 
 // Admin is the management listener.

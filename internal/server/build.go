@@ -18,7 +18,7 @@ import (
 type builtAPI struct {
 	cfg    *config.API
 	api    *mediation.API
-	routes []route
+	routes []*route
 	// hook is the webhook entrypoint of the API's subscription listener,
 	// nil when it has none.
 	hook *webhookBinding
@@ -79,7 +79,7 @@ func buildAPI(ctx context.Context, reg *plugins.Registry, c *config.API, env bui
 	}
 
 	var bindings []mediation.EntrypointBinding
-	var routes []route
+	var routes []*route
 	var hook *webhookBinding
 	for _, l := range c.Listeners {
 		for _, e := range l.Entrypoints {
@@ -112,7 +112,7 @@ func buildAPI(ctx context.Context, reg *plugins.Registry, c *config.API, env bui
 			}
 		}
 		for _, p := range l.Paths {
-			routes = append(routes, route{prefix: normalizePrefix(p), hosts: l.Hosts, cors: newCORS(l.CORS), fastAll: c.Type == "proxy"})
+			routes = append(routes, &route{prefix: normalizePrefix(p), hosts: l.Hosts, cors: newCORS(l.CORS), fastAll: c.Type == "proxy"})
 		}
 	}
 

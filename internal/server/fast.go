@@ -12,6 +12,8 @@ import (
 // plain HTTP/1.1 requests of proxy APIs, and POSTs to message APIs, without
 // net/http's server. Everything else — other routes, streams, upgrades,
 // h2c, odd input — returns false and goes to net/http with the connection.
+// On an event loop it serves only routes that never block (route.loopable);
+// the others go to h1's goroutine-per-connection path first.
 //
 // Requests are routed exactly as ServeHTTP routes them: the path is
 // unescaped and cleaned once, and routing, plans, flows and the backend see
@@ -31,8 +33,11 @@ func (s *Server) serveFast(w *h1.ResponseWriter, hr *h1.Request, body io.Reader)
 	if rt == nil || rt.cors != nil || !(rt.fastAll || hr.Method == http.MethodPost) {
 		return false
 	}
+	if w.OnLoop() && !rt.loopable() {
+		return false
+	}
 	r := hr.HTTPRequest(p, body)
+	w.Finished = rt.countFinal
 	rt.api.ServeExchange(w, r, rel)
-	s.metrics.CountRequest(rt.api.ID(), w.Status())
 	return true
 }

@@ -7,6 +7,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/sluicegw/sluice/mediation"
 )
@@ -20,17 +21,28 @@ type route struct {
 	// fastAll: the fast path serves every request it can parse (proxy
 	// APIs); otherwise only POSTs (message APIs' http-post).
 	fastAll bool
+	// onLoop: an event loop may serve the route's requests (see
+	// mediation.API.NonBlocking); asked once, on the first request.
+	onLoop     sync.Once
+	onLoopOK   bool
+	countFinal func(status int) // counts a request in the metrics
+}
+
+// loopable reports whether an event loop may serve rt's requests.
+func (rt *route) loopable() bool {
+	rt.onLoop.Do(func() { rt.onLoopOK = rt.fastAll && rt.cors == nil && rt.api.NonBlocking() })
+	return rt.onLoopOK
 }
 
 // routeTable is immutable once built; the server swaps whole tables on
 // deploy so that requests in flight keep the table they started with.
 type routeTable struct {
-	routes []route // longest prefix first
+	routes []*route // longest prefix first
 }
 
-func newRouteTable(routes []route) *routeTable {
+func newRouteTable(routes []*route) *routeTable {
 	rs := slices.Clone(routes)
-	slices.SortStableFunc(rs, func(a, b route) int { return len(b.prefix) - len(a.prefix) })
+	slices.SortStableFunc(rs, func(a, b *route) int { return len(b.prefix) - len(a.prefix) })
 	return &routeTable{routes: rs}
 }
 
@@ -39,7 +51,7 @@ func newRouteTable(routes []route) *routeTable {
 func (t *routeTable) match(host, cleanPath string) (*route, string) {
 	portStripped := false
 	for i := range t.routes {
-		r := &t.routes[i]
+		r := t.routes[i]
 		if len(r.hosts) > 0 {
 			if !portStripped { // only now: most routes name no host
 				host, portStripped = hostWithoutPort(host), true

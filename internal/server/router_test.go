@@ -10,7 +10,7 @@ import (
 
 func TestRouteMatch(t *testing.T) {
 	t.Parallel()
-	table := newRouteTable([]route{
+	table := newRouteTable([]*route{
 		{prefix: "/"},
 		{prefix: "/orders"},
 		{prefix: "/orders/eu"},

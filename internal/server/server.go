@@ -165,8 +165,14 @@ func (k storeKeys) FindKey(ctx context.Context, apiID string, hash []byte) (stri
 }
 
 func (s *Server) rebuildRoutes() {
-	var all []route
+	var all []*route
 	for _, b := range s.apis {
+		for _, rt := range b.routes {
+			if rt.countFinal == nil {
+				id := rt.api.ID()
+				rt.countFinal = func(status int) { s.metrics.CountRequest(id, status) }
+			}
+		}
 		all = append(all, b.routes...)
 	}
 	s.routes.Store(newRouteTable(all))
@@ -199,7 +205,11 @@ func (s *Server) Start() error {
 	}
 	go s.serve(s.httpSrv, handoff)
 	go func() {
-		if err := s.fast.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := s.fast.Serve
+		if n := sc.HTTP.EventLoops; n != config.EventLoopsOff {
+			serve = func(ln net.Listener) error { return s.fast.ServeLoops(ln, int(n)) }
+		}
+		if err := serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.serveErr <- err
 		}
 	}()
