@@ -376,3 +376,29 @@ func TestRequiredKeyMisspelled(t *testing.T) {
 		t.Errorf("got %v", errs)
 	}
 }
+
+func TestEventLoops(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		yaml string
+		want EventLoops
+	}{
+		{"server: {http: {}}", 0},
+		{"server: {http: {eventLoops: 3}}", 3},
+		{"server: {http: {eventLoops: off}}", EventLoopsOff},
+		{`server: {http: {eventLoops: "off"}}`, EventLoopsOff},
+	} {
+		if got := mustParse(t, tc.yaml, nil).Server.HTTP.EventLoops; got != tc.want {
+			t.Errorf("%s: eventLoops %d, want %d", tc.yaml, got, tc.want)
+		}
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"server: {http: {eventLoops: many}}", `x.yaml:1:29: eventLoops "many": want "off" or a count (0: one per core)`},
+		{"server: {http: {eventLoops: -2}}", `x.yaml:1:29: eventLoops must be "off" or a count from 0 (one per core) to 1024`},
+	} {
+		_, err := parseConfig("x.yaml", []byte(tc.yaml), testRegistry(), noEnv)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%s: %v, want %s", tc.yaml, err, tc.want)
+		}
+	}
+}
