@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -59,7 +60,12 @@ func (s *Server) ServeLoops(ln net.Listener, n int) error {
 	if err != nil {
 		return fmt.Errorf("h1: duplicating the listener: %w", err)
 	}
-	defer unix.Close(lfd)
+	defer func() {
+		s.mu.Lock()
+		s.stopListening = nil // Shutdown calls it under mu: never after the close
+		s.mu.Unlock()
+		unix.Close(lfd)
+	}()
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
@@ -67,6 +73,14 @@ func (s *Server) ServeLoops(ln net.Listener, n int) error {
 	s.ln = ln
 	if s.conns == nil {
 		s.conns = map[*conn]struct{}{}
+	}
+	s.stopListening = func() {
+		// Closing ln leaves this duplicate listening; shutdown(2) stops
+		// the socket itself, so that new clients are refused at once
+		// (and a waiting loop sees it readable, accepts nothing, and
+		// forgets it), while the descriptor stays valid until the loops
+		// are gone.
+		_ = unix.Shutdown(lfd, unix.SHUT_RD)
 	}
 	var loops []*loop
 	for range n {
@@ -102,7 +116,9 @@ func (s *Server) ServeLoops(ln net.Listener, n int) error {
 // done and the wake descriptor, which Shutdown uses.
 type loop struct {
 	srv       *Server
-	ep, wake  int
+	ep        int
+	wakeMu    sync.Mutex // orders wakeUp before the close of wake
+	wake      int        // -1 once closed
 	lfd       int
 	listening bool
 
@@ -128,6 +144,7 @@ type lconn struct {
 	off     int
 	eof     bool // the read side ended
 	hup     bool // epoll said the peer closed or failed: read to the end
+	more    bool // the last fill stopped at a full buffer: the kernel may hold more
 	// deadline ends the current wait; zero is none.
 	deadline time.Time
 	waitKind waitKind
@@ -146,6 +163,7 @@ type lconn struct {
 	resent  bool // resent once on a fresh connection already
 	rfull   bool // in is full: reading stopped until it is consumed
 	closing bool // close once out is written
+	passOn  bool // hand off to the goroutine path once out is written
 
 	// backend
 	pool       *Pool
@@ -217,14 +235,22 @@ func (l *loop) listen() error {
 }
 
 func (l *loop) closeFds() {
+	l.wakeMu.Lock()
 	unix.Close(l.wake)
+	l.wake = -1
+	l.wakeMu.Unlock()
 	unix.Close(l.ep)
 }
 
-// wakeUp interrupts the loop's wait; any goroutine may call it.
+// wakeUp interrupts the loop's wait; any goroutine may call it, also after
+// the loop ended (the descriptor's number may be another file's by then).
 func (l *loop) wakeUp() {
-	var one = [8]byte{1}
-	_, _ = unix.Write(l.wake, one[:])
+	l.wakeMu.Lock()
+	defer l.wakeMu.Unlock()
+	if l.wake >= 0 {
+		var one = [8]byte{1}
+		_, _ = unix.Write(l.wake, one[:])
+	}
 }
 
 func (l *loop) run() {
@@ -254,7 +280,7 @@ func (l *loop) run() {
 				continue
 			case l.wake:
 				var b [8]byte
-				_, _ = unix.Read(l.wake, b[:])
+				_, _ = unix.Read(l.wake, b[:]) // only the loop closes it
 				continue
 			}
 			// A connection closed earlier in this batch may have its
@@ -288,7 +314,7 @@ func (l *loop) run() {
 // remain.
 func (l *loop) drain() bool {
 	if l.listening {
-		_ = unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, l.lfd, nil)
+		_ = unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, l.lfd, nil) // still open: see ServeLoops
 		l.listening = false
 	}
 	force := l.srv.forceClose.Load()
@@ -402,11 +428,13 @@ func (l *loop) target(dst *[]byte) *bufio.Writer {
 // does not read again only to hear EAGAIN, unless the peer hung up, which
 // the read after the data tells.
 func (l *loop) fill(c *lconn) (full bool) {
+	c.more = false
 	for !c.eof {
 		if c.in == nil {
 			c.in = l.getBuf()
 		}
 		if len(c.in) == cap(c.in) {
+			c.more = true
 			return true
 		}
 		n, err := read(c.fd, c.in[len(c.in):cap(c.in)])
@@ -513,8 +541,14 @@ func (l *loop) flush(c *lconn) {
 		if cap(c.out) > highWater {
 			c.out = nil
 		}
-		if !c.backend && c.closing && c.fwd == nil {
+		switch {
+		case c.backend || c.fwd != nil:
+		case c.closing:
 			l.closeClient(c)
+		case c.passOn:
+			l.handOff(c)
+		case len(c.in) == 0:
+			l.wait(c, idleWait) // from the end of the response, not its start
 		}
 	}
 }
@@ -522,7 +556,7 @@ func (l *loop) flush(c *lconn) {
 // drive serves the requests c has buffered, one after another, until one
 // is forwarded, more bytes are needed, or the connection ends.
 func (l *loop) drive(c *lconn) {
-	for c.fd >= 0 && c.fwd == nil {
+	for c.fd >= 0 && c.fwd == nil && !c.passOn {
 		if c.closing || l.srv.shutdown.Load() {
 			if c.off == len(c.out) {
 				l.closeClient(c)
@@ -538,7 +572,11 @@ func (l *loop) drive(c *lconn) {
 				l.closeClient(c)
 				return
 			}
-			l.wait(c, idleWait)
+			if c.off == len(c.out) {
+				l.wait(c, idleWait)
+			} else {
+				c.waitKind, c.deadline = noWait, time.Time{} // flush arms it
+			}
 			return
 		}
 		n, err := c.req.Parse(c.in)
@@ -581,7 +619,8 @@ func (l *loop) dispatch(c *lconn, n, total int) bool {
 	closing := c.req.Close || c.eof || l.srv.shutdown.Load()
 	c.w.reset(l.target(&c.out), c.req.Method == http.MethodHead, closing)
 	c.body.p = c.in[n:total]
-	served, ok := l.callHandler(c)
+	before := len(c.out)
+	served, ok := l.callHandler(c, before)
 	if !ok {
 		return false // it panicked: the connection is closed
 	}
@@ -608,16 +647,20 @@ func (l *loop) dispatch(c *lconn, n, total int) bool {
 	return c.fd >= 0
 }
 
-// callHandler runs the handler; a panic closes the connection, as net/http
-// does, and ok is false.
-func (l *loop) callHandler(c *lconn) (served, ok bool) {
+// callHandler runs the handler. A panic ends the connection, as net/http
+// does, after the responses before this one (from before in c.out) are
+// written; ok is false then.
+func (l *loop) callHandler(c *lconn, before int) (served, ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			if v != http.ErrAbortHandler {
 				log.Printf("h1: panic serving %s: %v\n%s", c.remote, v, debug.Stack())
 			}
 			_ = l.bw.Flush()
-			l.closeClient(c)
+			c.out = c.out[:before]
+			c.closing, c.fwd = true, nil
+			c.w.forward = nil
+			l.flush(c)
 			served, ok = true, false
 		}
 	}()
@@ -628,8 +671,14 @@ func (l *loop) consume(c *lconn, n int) {
 	c.in = c.in[:copy(c.in, c.in[n:])]
 }
 
-// handOff moves c to the goroutine-per-connection path, with what it read.
+// handOff moves c to the goroutine-per-connection path, with what it read,
+// once what the loop has to write to it is written.
 func (l *loop) handOff(c *lconn) {
+	if c.off < len(c.out) {
+		c.passOn = true // flush comes back here
+		return
+	}
+	c.passOn = false
 	fd := c.fd
 	_ = unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, fd, nil)
 	delete(l.conns, fd)
@@ -743,6 +792,8 @@ func (l *loop) backendConn(p *Pool, fresh bool) (*lconn, error) {
 		return nil, dialError(err)
 	}
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 30) // as the goroutine pool's dialer
 	err = unix.Connect(fd, sa)
 	if err != nil && err != unix.EINPROGRESS {
 		unix.Close(fd)
@@ -759,7 +810,7 @@ func (l *loop) backendReadable(b *lconn) {
 	c := b.peer
 	if c == nil { // idle: EOF or bytes out of step end it
 		var one [1]byte
-		if n, err := unix.Read(b.fd, one[:]); n == 0 && err == unix.EAGAIN {
+		if _, err := read(b.fd, one[:]); err == unix.EAGAIN {
 			return
 		}
 		l.dropIdle(b)
@@ -868,7 +919,7 @@ func (l *loop) finish(b *lconn) {
 	b.peer = nil
 	p := b.pool
 	if b.kind == BodyUntilClose || b.sendFailed || b.eof || len(b.in) > 0 || b.off < len(b.out) ||
-		p.isClosed() || len(l.idle[p]) >= p.cfg.MaxIdle {
+		p.isClosed() || len(l.idle[p]) >= p.cfg.MaxIdle || (b.more && !l.drained(b)) {
 		l.closeConn(b)
 	} else {
 		b.reused, b.idleSince = true, l.now
@@ -917,6 +968,14 @@ func (l *loop) backendFailed(b *lconn, err error, p Progress) {
 		}
 	}
 	l.attempt(c, err, p)
+}
+
+// drained reports that the kernel holds nothing more from b: bytes past a
+// response put the connection out of step, and no edge would tell of them.
+func (l *loop) drained(b *lconn) bool {
+	var one [1]byte
+	_, err := read(b.fd, one[:])
+	return err == unix.EAGAIN
 }
 
 func (l *loop) dropIdle(b *lconn) {

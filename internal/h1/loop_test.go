@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // loopServer runs ServeLoops (2 loops) with handler, a net/http server
@@ -563,5 +565,192 @@ func TestLoopShutdownFinishesRequestsInFlight(t *testing.T) {
 	}
 	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		t.Fatal("still accepting after Shutdown")
+	}
+}
+
+// A request handed off while an earlier response is still being written:
+// that response arrives whole, before the hand-off's.
+func TestLoopHandOffWaitsForPendingOutput(t *testing.T) {
+	const size = 8 << 20
+	addr := loopServer(t, func(w *ResponseWriter, r *Request, _ io.Reader) bool {
+		if string(r.Path) != "/big" {
+			return false
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		w.Write(bytes.Repeat([]byte("x"), size))
+		return true
+	})
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "GET /big HTTP/1.1\r\nHost: gw\r\n\r\nGET /other HTTP/1.1\r\nHost: gw\r\n\r\n")
+	time.Sleep(300 * time.Millisecond) // the first response fills the socket
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || len(b) != size || bytes.Count(b, []byte("x")) != size {
+		t.Fatalf("first response: %d bytes (%v), want %d x's", len(b), err, size)
+	}
+	if resp, err = http.ReadResponse(br, nil); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ = io.ReadAll(resp.Body); string(b) != "slow GET /other " {
+		t.Fatalf("second response: %q", b)
+	}
+}
+
+// The idle timeout runs from the end of a response, not from when the loop
+// queued it: a slow reader is not cut.
+func TestLoopIdleTimeoutWaitsForTheResponse(t *testing.T) {
+	const size = 8 << 20
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{IdleTimeout: 300 * time.Millisecond, Handler: func(w *ResponseWriter, r *Request, _ io.Reader) bool {
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		w.Write(bytes.Repeat([]byte("x"), size))
+		return true
+	}}
+	served := make(chan error, 1)
+	go func() { served <- s.ServeLoops(ln, 1) }()
+	defer func() { s.Shutdown(context.Background()); <-served }()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "GET /big HTTP/1.1\r\nHost: gw\r\n\r\n")
+	time.Sleep(700 * time.Millisecond) // a slow client
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := io.Copy(io.Discard, resp.Body); n != size {
+		t.Fatalf("read %d of %d bytes (%v): the idle timeout cut a response being written", n, size, err)
+	}
+}
+
+// An edge on an idle backend connection with nothing to read (spurious, or
+// late) leaves it kept.
+func TestLoopKeepsAnIdleBackendOnAnEmptyEdge(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[1])
+	p := NewPool(PoolConfig{Addr: "127.0.0.1:1"})
+	l := &loop{conns: map[int]*lconn{}, idle: map[*Pool][]*lconn{}}
+	b := &lconn{fd: fds[0], backend: true, pool: p}
+	l.conns[b.fd] = b
+	l.idle[p] = []*lconn{b}
+	l.backendReadable(b)
+	if b.fd < 0 || len(l.idle[p]) != 1 {
+		t.Fatal("an idle backend connection with nothing to read was dropped")
+	}
+	unix.Close(b.fd)
+}
+
+// Once Shutdown began, new clients are refused at once, as net/http's are,
+// not accepted by the kernel and left unanswered.
+func TestLoopShutdownRefusesNewClients(t *testing.T) {
+	release := make(chan struct{})
+	pool, _ := countingBackend(t, func(w http.ResponseWriter, r *http.Request) { <-release; w.Write([]byte("x")) })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Handler: forwardTo(5*time.Second, pool)}
+	served := make(chan error, 1)
+	go func() { served <- s.ServeLoops(ln, 1) }()
+	addr := ln.Addr().String()
+	inFlight := make(chan struct{})
+	go func() {
+		defer close(inFlight)
+		if resp, err := http.Get("http://" + addr + "/fwd"); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(context.Background()) }()
+	time.Sleep(100 * time.Millisecond)
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err == nil {
+		c.Close()
+	}
+	close(release)
+	<-inFlight
+	<-shut
+	<-served
+	if err == nil {
+		t.Fatal("a connection was accepted while the server drained")
+	}
+}
+
+// Shutdown may wake the loops after they ended: it must not write to their
+// closed descriptors, whose numbers may be other files' by then.
+func TestLoopShutdownLeavesClosedWakeDescriptorsAlone(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold := make(chan struct{})
+	s := &Server{Handler: func(w *ResponseWriter, r *Request, _ io.Reader) bool {
+		if w.OnLoop() {
+			return false // to a goroutine, which stays busy past Shutdown's ctx
+		}
+		<-hold
+		return true
+	}}
+	served := make(chan error, 1)
+	go func() { served <- s.ServeLoops(ln, 1) }()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(100 * time.Millisecond)
+	s.mu.Lock()
+	wake := s.loops[0].(*loop).wake
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(ctx) }()
+	<-served // the loop ended: it had no clients
+	var pipes [][2]int
+	mine := -1
+	for range 16 { // take the freed numbers
+		var p [2]int
+		if err := unix.Pipe2(p[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+			t.Fatal(err)
+		}
+		pipes = append(pipes, p)
+		if p[1] == wake {
+			mine = len(pipes) - 1
+		}
+	}
+	defer func() {
+		for _, p := range pipes {
+			unix.Close(p[0])
+			unix.Close(p[1])
+		}
+	}()
+	<-shut
+	close(hold)
+	if mine < 0 {
+		t.Skip("the eventfd's number went elsewhere")
+	}
+	var b [16]byte
+	if n, _ := unix.Read(pipes[mine][0], b[:]); n > 0 {
+		t.Fatalf("Shutdown wrote %d bytes to an unrelated pipe (the loop's closed eventfd %d)", n, wake)
 	}
 }

@@ -37,9 +37,10 @@ type Server struct {
 	conns    map[*conn]struct{}
 	shutdown atomic.Bool
 
-	loops      []waker // ServeLoops' event loops
-	liveLoops  atomic.Int32
-	forceClose atomic.Bool // Shutdown's time is up: loops close everything
+	loops         []waker // ServeLoops' event loops
+	liveLoops     atomic.Int32
+	forceClose    atomic.Bool // Shutdown's time is up: loops close everything
+	stopListening func()      // ends the loops' listening socket; nil without loops
 }
 
 // waker is an event loop as Shutdown sees it.
@@ -111,6 +112,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if s.ln != nil {
 		_ = s.ln.Close()
+	}
+	if s.stopListening != nil {
+		s.stopListening()
 	}
 	loops := s.loops
 	s.mu.Unlock()
