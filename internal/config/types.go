@@ -47,7 +47,8 @@ type HTTPServer struct {
 	// EventLoops is how many event loops serve proxy APIs on Linux: 0
 	// (the default) runs one per core (GOMAXPROCS), "off" (-1) serves
 	// every connection on a goroutine of its own. Other systems always do
-	// the latter.
+	// the latter. With loops, GOMAXPROCS is raised to one more than their
+	// number, so that the goroutines keep a P of their own.
 	EventLoops EventLoops `yaml:"eventLoops"`
 }
 

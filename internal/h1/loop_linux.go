@@ -39,7 +39,8 @@ const (
 // LoopsSupported reports whether ServeLoops runs event loops here.
 const LoopsSupported = true
 
-// ServeLoops serves ln on n event loops (n <= 0: GOMAXPROCS) until
+// ServeLoops serves ln on n event loops (n <= 0: GOMAXPROCS-1, at least
+// one) until
 // Shutdown, and returns http.ErrServerClosed then. A listener that is not
 // TCP is served by Serve instead. Connections the loops do not serve go on
 // to the goroutine-per-connection path and from there, when needed, to
@@ -67,7 +68,12 @@ func (s *Server) ServeLoops(ln net.Listener, n int) error {
 		unix.Close(lfd)
 	}()
 	if n <= 0 {
-		n = runtime.GOMAXPROCS(0)
+		// One P stays free for the goroutines: handed-off connections,
+		// streams, the admin API, broker clients, the collector. Without
+		// it, each time a loop waits in the kernel the runtime takes its P
+		// away and wakes threads to look for work (measured: four times
+		// nginx's context switches per request, and a longer tail).
+		n = max(1, runtime.GOMAXPROCS(0)-1)
 	}
 	s.mu.Lock()
 	s.ln = ln
