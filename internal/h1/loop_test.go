@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,7 +24,7 @@ import (
 
 // loopServer runs ServeLoops (2 loops) with handler, a net/http server
 // behind the hand-off answering "slow <method> <path> <body>".
-func loopServer(t *testing.T, handler Handler) string {
+func loopServer(t testing.TB, handler Handler) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -119,7 +120,7 @@ func forwardTo(rt time.Duration, pools ...*Pool) Handler {
 }
 
 // countingBackend is a net/http backend that counts its connections.
-func countingBackend(t *testing.T, h http.HandlerFunc) (*Pool, *atomic.Int32) {
+func countingBackend(t testing.TB, h http.HandlerFunc) (*Pool, *atomic.Int32) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -753,4 +754,147 @@ func TestLoopShutdownLeavesClosedWakeDescriptorsAlone(t *testing.T) {
 	if n, _ := unix.Read(pipes[mine][0], b[:]); n > 0 {
 		t.Fatalf("Shutdown wrote %d bytes to an unrelated pipe (the loop's closed eventfd %d)", n, wake)
 	}
+}
+
+// FuzzLoopRelay sends one GET through a loop to a backend that answers
+// with the fuzzed bytes and closes. The loop must neither hang nor die, and
+// when the answer is a response both h1 and net/http read whole, the client
+// gets its status and body.
+func FuzzLoopRelay(f *testing.F) {
+	for _, seed := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\n\r\nuntil the close",
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n",
+		"garbage",
+		"",
+	} {
+		f.Add([]byte(seed))
+	}
+	var answer atomic.Pointer[[]byte]
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	defer func() { ln.Close(); wg.Wait() }()
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+					c.Write(*answer.Load())
+				}
+			})
+		}
+	})
+	pool := NewPool(PoolConfig{Addr: ln.Addr().String(), ConnectTimeout: time.Second})
+	defer pool.Close()
+	addr := loopServer(f, forwardTo(time.Second, pool))
+	f.Fuzz(func(t *testing.T, backend []byte) {
+		answer.Store(&backend)
+		want, wantBody, ok := wholeResponse(backend)
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, "GET /fwd HTTP/1.1\r\nHost: gw\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		var body []byte
+		if err == nil {
+			body, err = io.ReadAll(resp.Body)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("no answer within 5s for a backend answering %q", backend)
+		}
+		if ok && (err != nil || resp.StatusCode != want || !bytes.Equal(body, wantBody)) {
+			t.Fatalf("backend answered %q: client got %v %q (%v), want %d %q", backend, statusOf(resp), body, err, want, wantBody)
+		}
+	})
+}
+
+// wholeResponse reports the status and body of a final response that h1
+// parses and net/http reads to its end.
+func wholeResponse(b []byte) (status int, body []byte, ok bool) {
+	var r Response
+	if _, err := r.Parse(b); err != nil || r.Status < 200 || r.Status == http.StatusSwitchingProtocols {
+		return 0, nil, false
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(b)), &http.Request{Method: http.MethodGet})
+	if err != nil {
+		return 0, nil, false
+	}
+	body, err = io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, nil, false
+	}
+	return resp.StatusCode, body, true
+}
+
+func statusOf(resp *http.Response) int {
+	if resp == nil {
+		return 0
+	}
+	return resp.StatusCode
+}
+
+// FuzzLoopRequest sends the fuzzed bytes as a client would, then closes its
+// side: the loop must answer or close within the timeouts, and go on
+// serving others.
+func FuzzLoopRequest(f *testing.F) {
+	for _, seed := range []string{
+		"GET /fwd HTTP/1.1\r\nHost: gw\r\n\r\n",
+		"GET /fwd HTTP/1.1\r\nHost: gw\r\n\r\nGET /other HTTP/1.1\r\nHost: gw\r\n\r\n",
+		"POST /fwd HTTP/1.1\r\nHost: gw\r\nContent-Length: 3\r\n\r\nabc",
+		"POST /fwd HTTP/1.1\r\nHost: gw\r\nContent-Length: 30\r\n\r\nabc",
+		"GET /fwd HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\nGET /fwd HTTP/1.1\r\n",
+		"GET /other HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+		"GET /fwd HTTP/1.1\r\nHost: gw\r\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	pool, _ := countingBackend(f, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %s", r.URL.Path, b)
+	})
+	addr := loopServer(f, forwardTo(time.Second, pool))
+	f.Fuzz(func(t *testing.T, client []byte) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		c.Write(client)
+		c.(*net.TCPConn).CloseWrite()
+		if _, err := io.Copy(io.Discard, c); errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("the connection neither answered nor closed within 10s after %q", client)
+		}
+		// and the server goes on
+		c2, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c2.Close()
+		c2.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c2, "GET /fwd/ok HTTP/1.1\r\nHost: gw\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c2), nil)
+		if err != nil {
+			t.Fatalf("after %q: %v", client, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if string(b) != "/fwd/ok " {
+			t.Fatalf("after %q: %q", client, b)
+		}
+	})
 }
