@@ -26,33 +26,20 @@ import (
 // behind the hand-off answering "slow <method> <path> <body>".
 func loopServer(t testing.TB, handler Handler) string {
 	t.Helper()
+	addr, _ := startServers(t, handler, 5*time.Second, 5*time.Second, func(s *Server, ln net.Listener) error { return s.ServeLoops(ln, 2) })
+	return addr
+}
+
+// oneLoop runs s on one loop, for tests that shut it down themselves;
+// served yields ServeLoops' result.
+func oneLoop(t *testing.T, s *Server) (addr string, served <-chan error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	hand := NewHandoff(ln.Addr())
-	slow := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		fmt.Fprintf(w, "slow %s %s %s", r.Method, r.URL.Path, b)
-	})}
-	s := &Server{Handler: handler, Handoff: hand, IdleTimeout: 5 * time.Second, ReadHeaderTimeout: 5 * time.Second}
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = slow.Serve(hand) })
-	wg.Go(func() {
-		if err := s.ServeLoops(ln, 2); !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("ServeLoops: %v", err)
-		}
-	})
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		_ = slow.Shutdown(ctx)
-		wg.Wait()
-	})
-	return ln.Addr().String()
+	done := make(chan error, 1)
+	go func() { done <- s.ServeLoops(ln, 1) }()
+	return ln.Addr().String(), done
 }
 
 // testForward forwards to pools in turn, one attempt each: the request
@@ -526,14 +513,8 @@ func TestLoopShutdownFinishesRequestsInFlight(t *testing.T) {
 		<-release
 		fmt.Fprint(w, "finished")
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := &Server{Handler: forwardTo(5*time.Second, pool)}
-	served := make(chan error, 1)
-	go func() { served <- s.ServeLoops(ln, 1) }()
-	addr := ln.Addr().String()
+	addr, served := oneLoop(t, s)
 	answer := make(chan string, 1)
 	go func() {
 		resp, err := http.Get("http://" + addr + "/fwd")
@@ -610,19 +591,14 @@ func TestLoopHandOffWaitsForPendingOutput(t *testing.T) {
 // queued it: a slow reader is not cut.
 func TestLoopIdleTimeoutWaitsForTheResponse(t *testing.T) {
 	const size = 8 << 20
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := &Server{IdleTimeout: 300 * time.Millisecond, Handler: func(w *ResponseWriter, r *Request, _ io.Reader) bool {
 		w.Header().Set("Content-Length", strconv.Itoa(size))
 		w.Write(bytes.Repeat([]byte("x"), size))
 		return true
 	}}
-	served := make(chan error, 1)
-	go func() { served <- s.ServeLoops(ln, 1) }()
+	addr, served := oneLoop(t, s)
 	defer func() { s.Shutdown(context.Background()); <-served }()
-	conn, err := net.Dial("tcp", ln.Addr().String())
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -663,14 +639,8 @@ func TestLoopKeepsAnIdleBackendOnAnEmptyEdge(t *testing.T) {
 func TestLoopShutdownRefusesNewClients(t *testing.T) {
 	release := make(chan struct{})
 	pool, _ := countingBackend(t, func(w http.ResponseWriter, r *http.Request) { <-release; w.Write([]byte("x")) })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := &Server{Handler: forwardTo(5*time.Second, pool)}
-	served := make(chan error, 1)
-	go func() { served <- s.ServeLoops(ln, 1) }()
-	addr := ln.Addr().String()
+	addr, served := oneLoop(t, s)
 	inFlight := make(chan struct{})
 	go func() {
 		defer close(inFlight)
@@ -698,10 +668,6 @@ func TestLoopShutdownRefusesNewClients(t *testing.T) {
 // Shutdown may wake the loops after they ended: it must not write to their
 // closed descriptors, whose numbers may be other files' by then.
 func TestLoopShutdownLeavesClosedWakeDescriptorsAlone(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	hold := make(chan struct{})
 	s := &Server{Handler: func(w *ResponseWriter, r *Request, _ io.Reader) bool {
 		if w.OnLoop() {
@@ -710,9 +676,8 @@ func TestLoopShutdownLeavesClosedWakeDescriptorsAlone(t *testing.T) {
 		<-hold
 		return true
 	}}
-	served := make(chan error, 1)
-	go func() { served <- s.ServeLoops(ln, 1) }()
-	c, err := net.Dial("tcp", ln.Addr().String())
+	addr, served := oneLoop(t, s)
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

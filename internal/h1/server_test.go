@@ -24,6 +24,13 @@ func testServer(t *testing.T, fast Handler) (addr string, s *Server) {
 // testServerWith is testServer with the given timeouts, for both servers.
 func testServerWith(t *testing.T, fast Handler, idle, header time.Duration) (addr string, s *Server) {
 	t.Helper()
+	return startServers(t, fast, idle, header, (*Server).Serve)
+}
+
+// startServers runs a fast-path Server through serve (Serve or loops), a
+// net/http server behind its hand-off, and stops both at the end.
+func startServers(t testing.TB, fast Handler, idle, header time.Duration, serve func(*Server, net.Listener) error) (addr string, s *Server) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +43,11 @@ func testServerWith(t *testing.T, fast Handler, idle, header time.Duration) (add
 	s = &Server{Handler: fast, Handoff: hand, IdleTimeout: idle, ReadHeaderTimeout: header}
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = slow.Serve(hand) })
-	wg.Go(func() { _ = s.Serve(ln) })
+	wg.Go(func() {
+		if err := serve(s, ln); !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("serving: %v", err)
+		}
+	})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
