@@ -157,6 +157,11 @@ func (s *Server) closeRedis() {
 // storeKeys finds API keys in the gateway's store for api-key plans.
 type storeKeys struct{ st store.Store }
 
+// NonBlocking implements mediation.NonBlocking: the embedded store's
+// lookups never wait on the network, so api-key plans may run on an event
+// loop; PostgreSQL's do.
+func (k storeKeys) NonBlocking() bool { return store.Embedded(k.st) }
+
 func (k storeKeys) FindKey(ctx context.Context, apiID string, hash []byte) (string, error) {
 	key, err := k.st.FindKey(ctx, apiID, hash)
 	if errors.Is(err, store.ErrNotFound) {

@@ -120,6 +120,13 @@ func (s *Security) Admit(ctx context.Context, x *mediation.Exchange, r *http.Req
 	return nil
 }
 
+// NonBlocking implements mediation.NonBlocking: a cached key is a map
+// lookup, and a miss asks the key finder, which says whether it blocks.
+func (s *Security) NonBlocking() bool {
+	nb, ok := s.keys.(mediation.NonBlocking)
+	return ok && nb.NonBlocking()
+}
+
 func (s *Security) lookup(ctx context.Context, sum [32]byte) (string, error) {
 	now := s.now()
 	s.mu.Lock()

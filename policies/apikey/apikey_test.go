@@ -90,3 +90,22 @@ func TestNewNeedsAStore(t *testing.T) {
 		t.Fatal("a negative cacheTtl was accepted")
 	}
 }
+
+// localKeys is a keyTable that says its lookups never block.
+type localKeys struct{ keyTable }
+
+func (*localKeys) NonBlocking() bool { return true }
+
+func TestNonBlockingFollowsTheKeyFinder(t *testing.T) {
+	remote, err := New("a", &keyTable{}, DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := New("a", &localKeys{}, DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if remote.NonBlocking() || !local.NonBlocking() {
+		t.Fatalf("NonBlocking: %v with a finder that may block, %v with one that does not", remote.NonBlocking(), local.NonBlocking())
+	}
+}
