@@ -1054,7 +1054,8 @@ func (l *loop) sweepTimeouts() {
 
 // loopAddr is a pool's backend address resolved for non-blocking connects.
 type loopAddr struct {
-	sa      unix.Sockaddr
+	ip      net.IP
+	port    int
 	expires time.Time // zero for an IP literal
 }
 
@@ -1062,23 +1063,35 @@ type loopAddr struct {
 // looked up again (in the background: the loop goes on with the old one).
 const resolveTTL = 30 * time.Second
 
-// loopSockaddr returns the backend's address. An IP literal is parsed
-// once; a name is looked up the first time (the one blocking step a loop
-// may take per backend) and then refreshed in the background.
+// loopSockaddr returns the backend's address, a new value each time: a
+// unix.Sockaddr is written to by Connect, and loops connect at once. An IP
+// literal is parsed once; a name is looked up the first time (the one
+// blocking step a loop may take per backend) and then refreshed in the
+// background.
 func (p *Pool) loopSockaddr() (unix.Sockaddr, error) {
-	if a, ok := p.loopAddr.Load().(*loopAddr); ok {
-		if !a.expires.IsZero() && time.Now().After(a.expires) && p.resolving.CompareAndSwap(false, true) {
-			go func() {
-				defer p.resolving.Store(false)
-				_, _ = p.resolve()
-			}()
+	a, ok := p.loopAddr.Load().(*loopAddr)
+	if !ok {
+		var err error
+		if a, err = p.resolve(); err != nil {
+			return nil, err
 		}
-		return a.sa, nil
+	} else if !a.expires.IsZero() && time.Now().After(a.expires) && p.resolving.CompareAndSwap(false, true) {
+		go func() {
+			defer p.resolving.Store(false)
+			_, _ = p.resolve()
+		}()
 	}
-	return p.resolve()
+	if ip4 := a.ip.To4(); ip4 != nil {
+		sa := &unix.SockaddrInet4{Port: a.port}
+		copy(sa.Addr[:], ip4)
+		return sa, nil
+	}
+	sa := &unix.SockaddrInet6{Port: a.port}
+	copy(sa.Addr[:], a.ip.To16())
+	return sa, nil
 }
 
-func (p *Pool) resolve() (unix.Sockaddr, error) {
+func (p *Pool) resolve() (*loopAddr, error) {
 	host, port, err := net.SplitHostPort(p.cfg.Addr)
 	if err != nil {
 		return nil, err
@@ -1087,29 +1100,18 @@ func (p *Pool) resolve() (unix.Sockaddr, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backend port %q: %w", port, err)
 	}
-	a := &loopAddr{}
-	ip := net.ParseIP(host)
-	if ip == nil {
+	a := &loopAddr{ip: net.ParseIP(host), port: portNum}
+	if a.ip == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), cmp.Or(p.cfg.ConnectTimeout, 5*time.Second))
 		ips, err := net.DefaultResolver.LookupIP(ctx, "ip", host)
 		cancel()
 		if err != nil {
 			return nil, err
 		}
-		ip = ips[0]
-		a.expires = time.Now().Add(resolveTTL)
-	}
-	if ip4 := ip.To4(); ip4 != nil {
-		sa := &unix.SockaddrInet4{Port: portNum}
-		copy(sa.Addr[:], ip4)
-		a.sa = sa
-	} else {
-		sa := &unix.SockaddrInet6{Port: portNum}
-		copy(sa.Addr[:], ip.To16())
-		a.sa = sa
+		a.ip, a.expires = ips[0], time.Now().Add(resolveTTL)
 	}
 	p.loopAddr.Store(a)
-	return a.sa, nil
+	return a, nil
 }
 
 // read and write are the system calls without the scheduler's bookkeeping
