@@ -328,7 +328,9 @@ func (l *loop) drain() bool {
 	for _, c := range l.conns {
 		switch {
 		case c.backend:
-		case force || (c.fwd == nil && len(c.in) == 0 && c.off == len(c.out)):
+		case force || (c.fwd == nil && c.off == len(c.out)):
+			// Nothing in flight, nothing to write: requests it sent
+			// and nobody began are left, as net/http leaves them.
 			l.closeClient(c)
 		default:
 			c.closing = true

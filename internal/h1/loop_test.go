@@ -863,3 +863,25 @@ func FuzzLoopRequest(f *testing.F) {
 		}
 	})
 }
+
+// A client in the middle of sending a head does not hold Shutdown up.
+func TestLoopShutdownClosesHalfSentRequests(t *testing.T) {
+	s := &Server{ReadHeaderTimeout: 10 * time.Second, Handler: func(w *ResponseWriter, _ *Request, _ io.Reader) bool {
+		w.Write([]byte("ok"))
+		return true
+	}}
+	addr, served := oneLoop(t, s)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHo")
+	time.Sleep(100 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v, with a half-sent request open", err)
+	}
+	<-served
+}
