@@ -428,3 +428,25 @@ func TestAPIDrainHonoursDeadline(t *testing.T) {
 		t.Errorf("second Drain = %v, want nil once the exchange returned", err)
 	}
 }
+
+// An exchange held past Serve keeps Drain waiting until it is released.
+func TestAPIDrainWaitsForHeldExchanges(t *testing.T) {
+	t.Parallel()
+	var held *mediation.Exchange
+	ep := &testEntrypoint{serve: func(_ http.ResponseWriter, _ *http.Request, x *mediation.Exchange) {
+		x.Hold()
+		held = x
+	}}
+	api := mediation.NewAPI(mediation.APIOptions{ID: "a",
+		Entrypoints: []mediation.EntrypointBinding{{Type: "custom", Entrypoint: ep}}})
+	api.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := api.Drain(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Drain = %v with an exchange held, want it to wait", err)
+	}
+	held.Release()
+	if err := api.Drain(context.Background()); err != nil {
+		t.Fatalf("Drain = %v after Release", err)
+	}
+}

@@ -33,6 +33,15 @@ func (x *Exchange) APIID() string { return x.api.id }
 // the exchange cleanly and return.
 func (x *Exchange) Draining() <-chan struct{} { return x.api.draining }
 
+// Hold keeps the exchange open after the entrypoint's Serve returned, for
+// an entrypoint that hands the rest of it to something else (an event loop
+// relaying a backend's response): Drain waits for it until Release. Call
+// it only from Serve, and Release exactly once.
+func (x *Exchange) Hold() { x.api.active.Add(1) } // Serve's own count is held: no drain can be done
+
+// Release ends what Hold began.
+func (x *Exchange) Release() { x.api.active.Done() }
+
 // Group returns every endpoint of the API's first group (shared slice).
 func (x *Exchange) Group() []Endpoint { return x.api.group }
 

@@ -32,6 +32,7 @@ func (e *Entrypoint) NonBlockingFor(group []mediation.Endpoint) bool {
 func (e *Entrypoint) serveLoop(w *h1.ResponseWriter, r *http.Request, x *mediation.Exchange) {
 	f := &loopExchange{e: e, r: r, x: x}
 	f.tried = f.triedBuf[:0]
+	x.Hold() // the API's drain waits for the relay, as for serveFast's
 	w.Forward(f)
 }
 
@@ -82,6 +83,9 @@ func (f *loopExchange) WriteHead(bw *bufio.Writer, resp *h1.Response, kind h1.Bo
 func (f *loopExchange) Fail(w *h1.ResponseWriter, err error) {
 	mediation.WriteProblem(w, http.StatusBadGateway, "Backend unreachable", fmt.Sprint(err), nil)
 }
+
+// Done implements h1.Forward.
+func (f *loopExchange) Done() { f.x.Release() }
 
 // Interface guards.
 var (

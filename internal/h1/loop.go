@@ -54,6 +54,10 @@ type Forward interface {
 	// Fail answers the client when no attempt brought a response head; w
 	// has nothing written.
 	Fail(w *ResponseWriter, err error)
+	// Done is called last, once, when the loop is finished with the
+	// exchange: the response relayed, failed or cut, the client gone, or
+	// the server closed.
+	Done()
 }
 
 // Errors of forwarded exchanges, as Next and Fail see them.

@@ -263,7 +263,7 @@ func (l *loop) run() {
 	runtime.LockOSThread()
 	defer func() {
 		for _, c := range l.conns {
-			l.closeConn(c)
+			l.closeClient(c) // backends too: an exchange in flight is Done
 		}
 		l.closeFds()
 		l.srv.liveLoops.Add(-1)
@@ -633,6 +633,10 @@ func (l *loop) dispatch(c *lconn, n, total int) bool {
 		return false // it panicked: the connection is closed
 	}
 	if !served {
+		if f := c.w.forward; f != nil { // not the contract, but not a leak either
+			c.w.forward = nil
+			f.Done()
+		}
 		_ = l.bw.Flush()
 		l.handOff(c)
 		return false
@@ -666,8 +670,11 @@ func (l *loop) callHandler(c *lconn, before int) (served, ok bool) {
 			}
 			_ = l.bw.Flush()
 			c.out = c.out[:before]
-			c.closing, c.fwd = true, nil
-			c.w.forward = nil
+			c.closing = true
+			if f := c.w.forward; f != nil { // handed over before the panic
+				c.w.forward = nil
+				f.Done()
+			}
 			l.flush(c)
 			served, ok = true, false
 		}
@@ -740,10 +747,8 @@ func (l *loop) send(c, b *lconn) {
 
 // fail answers the client when every attempt failed.
 func (l *loop) fail(c *lconn, err error) {
-	f := c.fwd
-	c.fwd = nil
 	_ = l.target(&c.out)
-	f.Fail(&c.w, err)
+	c.fwd.Fail(&c.w, err)
 	_ = c.w.finish()
 	_ = l.bw.Flush()
 	l.endExchange(c, c.w.status)
@@ -752,7 +757,8 @@ func (l *loop) fail(c *lconn, err error) {
 // endExchange completes the client's side of an exchange and goes on with
 // its next request.
 func (l *loop) endExchange(c *lconn, status int) {
-	c.fwd, c.peer = nil, nil
+	c.peer = nil
+	l.release(c)
 	if f := c.w.Finished; f != nil {
 		f(status)
 	}
@@ -946,7 +952,8 @@ func (l *loop) finish(b *lconn) {
 func (l *loop) cut(b *lconn) {
 	c := b.peer
 	l.closeConn(b)
-	c.peer, c.fwd, c.closing = nil, nil, true
+	c.peer, c.closing = nil, true
+	l.release(c)
 	if f := c.w.Finished; f != nil {
 		f(c.status)
 	}
@@ -1004,8 +1011,17 @@ func (l *loop) closeClient(c *lconn) {
 		b.peer = nil
 		l.closeConn(b)
 	}
-	c.peer, c.fwd = nil, nil
+	c.peer = nil
+	l.release(c)
 	l.closeConn(c)
+}
+
+// release ends the client's exchange in flight, if any (Forward.Done).
+func (l *loop) release(c *lconn) {
+	if f := c.fwd; f != nil {
+		c.fwd = nil
+		f.Done()
+	}
 }
 
 func (l *loop) closeConn(c *lconn) {

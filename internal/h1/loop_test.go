@@ -26,6 +26,7 @@ import (
 // behind the hand-off answering "slow <method> <path> <body>".
 func loopServer(t testing.TB, handler Handler) string {
 	t.Helper()
+	t.Cleanup(func() { allForwardsDone(t) }) // runs after the servers' shutdown
 	addr, _ := startServers(t, handler, 5*time.Second, 5*time.Second, func(s *Server, ln net.Listener) error { return s.ServeLoops(ln, 2) })
 	return addr
 }
@@ -53,6 +54,7 @@ type testForward struct {
 	rt      time.Duration
 	attempt int
 	errs    []error
+	done    bool
 }
 
 func (f *testForward) Next(bw *bufio.Writer, prev error, _ Progress) (*Pool, time.Duration, bool) {
@@ -94,6 +96,28 @@ func (f *testForward) Fail(w *ResponseWriter, err error) {
 	fmt.Fprintf(w, "failed after %d attempts: %v", f.attempt, err)
 }
 
+func (f *testForward) Done() {
+	if f.done {
+		panic("Forward.Done called twice")
+	}
+	f.done = true
+	forwardsOpen.Add(-1)
+}
+
+// forwardsOpen counts testForwards not Done yet (the loop tests run one
+// at a time).
+var forwardsOpen atomic.Int64
+
+// allForwardsDone fails t unless every forwarded exchange was Done.
+func allForwardsDone(t testing.TB) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Second); forwardsOpen.Load() != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d forwarded exchanges never Done", forwardsOpen.Load())
+		}
+	}
+}
+
 // forwardTo is a handler that forwards /fwd... requests to the pools and
 // hands off the rest.
 func forwardTo(rt time.Duration, pools ...*Pool) Handler {
@@ -101,6 +125,7 @@ func forwardTo(rt time.Duration, pools ...*Pool) Handler {
 		if !bytes.HasPrefix(r.Path, []byte("/fwd")) || !w.OnLoop() {
 			return false
 		}
+		forwardsOpen.Add(1)
 		w.Forward(&testForward{pools: pools, method: r.Method, target: string(r.Target), length: max(r.ContentLength, 0), rt: rt})
 		return true
 	}
@@ -545,6 +570,7 @@ func TestLoopShutdownFinishesRequestsInFlight(t *testing.T) {
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		t.Fatalf("ServeLoops: %v", err)
 	}
+	allForwardsDone(t)
 	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		t.Fatal("still accepting after Shutdown")
 	}
@@ -663,6 +689,7 @@ func TestLoopShutdownRefusesNewClients(t *testing.T) {
 	if err == nil {
 		t.Fatal("a connection was accepted while the server drained")
 	}
+	allForwardsDone(t)
 }
 
 // Shutdown may wake the loops after they ended: it must not write to their
