@@ -32,8 +32,10 @@ func (e *Entrypoint) NonBlockingFor(group []mediation.Endpoint) bool {
 func (e *Entrypoint) serveLoop(w *h1.ResponseWriter, r *http.Request, x *mediation.Exchange) {
 	f := &loopExchange{e: e, r: r, x: x}
 	f.tried = f.triedBuf[:0]
-	x.Hold() // the API's drain waits for the relay, as for serveFast's
-	w.Forward(f)
+	x.Hold()           // the API's drain waits for the relay, as for serveFast's
+	if !w.Forward(f) { // something wrote a response already: never Done then
+		x.Release()
+	}
 }
 
 // loopExchange is one proxied request on an event loop.

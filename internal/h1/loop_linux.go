@@ -262,8 +262,13 @@ func (l *loop) wakeUp() {
 func (l *loop) run() {
 	runtime.LockOSThread()
 	defer func() {
+		for _, c := range l.conns { // clients first: their exchanges are Done
+			if !c.backend {
+				l.closeClient(c)
+			}
+		}
 		for _, c := range l.conns {
-			l.closeClient(c) // backends too: an exchange in flight is Done
+			l.closeConn(c)
 		}
 		l.closeFds()
 		l.srv.liveLoops.Add(-1)
@@ -293,16 +298,8 @@ func (l *loop) run() {
 			// descriptor reused by one opened since: the event is then
 			// spurious for it, which reading or writing without blocking
 			// shrugs off.
-			c := l.conns[fd]
-			if c == nil {
-				continue
-			}
-			if ev.Events&(unix.EPOLLOUT|unix.EPOLLERR) != 0 {
-				l.writable(c)
-			}
-			if c.fd >= 0 && ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-				c.hup = c.hup || ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0
-				l.readable(c)
+			if c := l.conns[fd]; c != nil {
+				l.event(c, ev.Events)
 			}
 		}
 		if !l.now.Before(l.sweep) {
@@ -312,6 +309,32 @@ func (l *loop) run() {
 		if l.srv.shutdown.Load() && l.drain() {
 			return
 		}
+	}
+}
+
+// event handles what epoll reported for c. A panic in the code it runs (a
+// Forward's methods, say) ends c's connection and its exchange, not the
+// process: the handler's own are recovered in callHandler.
+func (l *loop) event(c *lconn, events uint32) {
+	defer func() {
+		if v := recover(); v != nil {
+			log.Printf("h1: event loop: panic on %s: %v\n%s", c.remote, v, debug.Stack())
+			if c.backend && c.peer != nil {
+				c = c.peer
+			}
+			if c.backend {
+				l.closeConn(c)
+			} else {
+				l.closeClient(c)
+			}
+		}
+	}()
+	if events&(unix.EPOLLOUT|unix.EPOLLERR) != 0 {
+		l.writable(c)
+	}
+	if c.fd >= 0 && events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		c.hup = c.hup || events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0
+		l.readable(c)
 	}
 }
 
@@ -329,8 +352,8 @@ func (l *loop) drain() bool {
 		switch {
 		case c.backend:
 		case force || (c.fwd == nil && c.off == len(c.out)):
-			// Nothing in flight, nothing to write: requests it sent
-			// and nobody began are left, as net/http leaves them.
+			// Nothing in flight, nothing to write: at most a request
+			// half sent, which net/http would wait for; a loop does not.
 			l.closeClient(c)
 		default:
 			c.closing = true
@@ -1072,32 +1095,48 @@ func (l *loop) sweepTimeouts() {
 
 // loopAddr is a pool's backend address resolved for non-blocking connects.
 type loopAddr struct {
-	ip      net.IP
+	ip      net.IP // nil: the name could not be resolved (err)
 	port    int
+	err     error
 	expires time.Time // zero for an IP literal
 }
 
-// resolveTTL is how long a backend name's address is used before it is
-// looked up again (in the background: the loop goes on with the old one).
-const resolveTTL = 30 * time.Second
+const (
+	// resolveTTL is how long a backend name's address is used before it
+	// is looked up again (in the background: the loop goes on with the
+	// old one).
+	resolveTTL = 30 * time.Second
+	// resolveRetry is how soon a failed lookup is tried again.
+	resolveRetry = time.Second
+)
+
+// errResolving is a connect's error while a backend name is looked up for
+// the first time.
+var errResolving = errors.New("h1: backend name not resolved yet")
 
 // loopSockaddr returns the backend's address, a new value each time: a
 // unix.Sockaddr is written to by Connect, and loops connect at once. An IP
-// literal is parsed once; a name is looked up the first time (the one
-// blocking step a loop may take per backend) and then refreshed in the
-// background.
+// literal is parsed once. A name is looked up off the loop: until the
+// first answer a connect fails at once (another backend may take the
+// request), and later lookups refresh it in the background.
 func (p *Pool) loopSockaddr() (unix.Sockaddr, error) {
 	a, ok := p.loopAddr.Load().(*loopAddr)
-	if !ok {
-		var err error
-		if a, err = p.resolve(); err != nil {
-			return nil, err
+	if !ok || (!a.expires.IsZero() && time.Now().After(a.expires)) {
+		if a == nil {
+			var err error
+			if a, err = p.literalAddr(); err != nil {
+				return nil, err
+			}
 		}
-	} else if !a.expires.IsZero() && time.Now().After(a.expires) && p.resolving.CompareAndSwap(false, true) {
-		go func() {
-			defer p.resolving.Store(false)
-			_, _ = p.resolve()
-		}()
+		if a == nil || a.ip == nil || !a.expires.IsZero() {
+			p.resolveInBackground()
+		}
+		if a == nil {
+			return nil, errResolving
+		}
+	}
+	if a.ip == nil {
+		return nil, a.err
 	}
 	if ip4 := a.ip.To4(); ip4 != nil {
 		sa := &unix.SockaddrInet4{Port: a.port}
@@ -1109,7 +1148,9 @@ func (p *Pool) loopSockaddr() (unix.Sockaddr, error) {
 	return sa, nil
 }
 
-func (p *Pool) resolve() (*loopAddr, error) {
+// literalAddr returns the address when Addr holds an IP (stored for good),
+// nil when it holds a name.
+func (p *Pool) literalAddr() (*loopAddr, error) {
 	host, port, err := net.SplitHostPort(p.cfg.Addr)
 	if err != nil {
 		return nil, err
@@ -1118,18 +1159,41 @@ func (p *Pool) resolve() (*loopAddr, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backend port %q: %w", port, err)
 	}
-	a := &loopAddr{ip: net.ParseIP(host), port: portNum}
-	if a.ip == nil {
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return nil, nil
+	}
+	a := &loopAddr{ip: ip, port: portNum}
+	p.loopAddr.Store(a)
+	return a, nil
+}
+
+// resolveInBackground looks the backend's name up on a goroutine of its
+// own, one at a time; a failure is kept for resolveRetry (connects fail
+// with it meanwhile, unless an earlier address is still there to use).
+func (p *Pool) resolveInBackground() {
+	if !p.resolving.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer p.resolving.Store(false)
+		host, port, _ := net.SplitHostPort(p.cfg.Addr) // checked by literalAddr
+		portNum, _ := strconv.Atoi(port)
 		ctx, cancel := context.WithTimeout(context.Background(), cmp.Or(p.cfg.ConnectTimeout, 5*time.Second))
 		ips, err := net.DefaultResolver.LookupIP(ctx, "ip", host)
 		cancel()
-		if err != nil {
-			return nil, err
+		a := &loopAddr{port: portNum, expires: time.Now().Add(resolveTTL)}
+		switch {
+		case err == nil:
+			a.ip = ips[0]
+		default:
+			if old, ok := p.loopAddr.Load().(*loopAddr); ok && old.ip != nil {
+				a.ip = old.ip // keep using what worked
+			}
+			a.err, a.expires = fmt.Errorf("resolving backend %s: %w", host, err), time.Now().Add(resolveRetry)
 		}
-		a.ip, a.expires = ips[0], time.Now().Add(resolveTTL)
-	}
-	p.loopAddr.Store(a)
-	return a, nil
+		p.loopAddr.Store(a)
+	}()
 }
 
 // read and write are the system calls without the scheduler's bookkeeping

@@ -912,3 +912,45 @@ func TestLoopShutdownClosesHalfSentRequests(t *testing.T) {
 	}
 	<-served
 }
+
+// A backend named by host name is looked up off the loop: requests fail
+// over at once while the name resolves (or cannot), and go through after.
+func TestLoopResolvesBackendNamesOffTheLoop(t *testing.T) {
+	byIP, _ := countingBackend(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "named") })
+	_, port, _ := net.SplitHostPort(byIP.cfg.Addr)
+	named := NewPool(PoolConfig{Addr: net.JoinHostPort("localhost", port), ConnectTimeout: time.Second})
+	unknown := NewPool(PoolConfig{Addr: "sluice-test-no-such-host.invalid:80", ConnectTimeout: 3 * time.Second})
+	defer named.Close()
+	defer unknown.Close()
+	addr := loopServer(t, func(w *ResponseWriter, r *Request, body io.Reader) bool {
+		pool := named
+		if string(r.Path) == "/fwd/unknown" {
+			pool = unknown
+		}
+		return forwardTo(time.Second, pool)(w, r, body)
+	})
+	c := newClient(t)
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		code, body := get(t, c, "http://"+addr+"/fwd/named")
+		if code == 200 && body == "named" {
+			break
+		}
+		if code != 502 || time.Now().After(deadline) {
+			t.Fatalf("%d %q: want 502 while the name resolves, then the backend's answer", code, body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for range 3 {
+		start := time.Now()
+		if code, _ := get(t, c, "http://"+addr+"/fwd/unknown"); code != 502 {
+			t.Fatalf("a backend name that does not resolve: %d", code)
+		}
+		if d := time.Since(start); d > 500*time.Millisecond {
+			t.Fatalf("a request to an unresolvable backend took %v: the lookup blocked the loop", d)
+		}
+	}
+	for unknown.resolving.Load() { // the lookup's goroutine ends before the leak check
+		time.Sleep(10 * time.Millisecond)
+	}
+}
