@@ -47,8 +47,10 @@ type HTTPServer struct {
 	// EventLoops is how many event loops serve proxy APIs on Linux: 0
 	// (the default) runs one per core (GOMAXPROCS), "off" (-1) serves
 	// every connection on a goroutine of its own. Other systems always do
-	// the latter. With loops, GOMAXPROCS is raised to one more than their
-	// number, so that the goroutines keep a P of their own.
+	// the latter. With loops, the goroutines keep a P of their own: on a
+	// machine of its own GOMAXPROCS is raised to one more than the loops;
+	// where GOMAXPROCS is set or bounded by a CPU quota, the default runs
+	// one loop fewer than GOMAXPROCS instead.
 	EventLoops EventLoops `yaml:"eventLoops"`
 }
 

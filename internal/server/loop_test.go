@@ -7,7 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -39,7 +42,7 @@ func TestEventLoopsServeOnlyWhatCannotBlock(t *testing.T) {
 		{"open", "", true},
 		{"keyless", "more=    plans: [{name: open, security: {type: keyless}}]\n", true},
 		{"limited", "more=    flows: [{name: f, request: [{policy: rate-limit, configuration: {limit: 100000, period: 1s}}, {policy: transform-headers, configuration: {setHeaders: [{name: X-A, value: b}]}}]}]\n", true},
-		{"keys", "more=    plans: [{name: keys, security: {type: api-key}}]\n", true}, // the embedded store's lookups do not block
+		{"keys", "more=    plans: [{name: keys, security: {type: api-key}}]\n", false}, // a key store lookup may block
 		{"responses", "more=    flows: [{name: f, response: [{policy: transform-headers, configuration: {setHeaders: [{name: X-A, value: b}]}}]}]\n", false},
 		{"capped", "http=, http: {maxConnsPerHost: 4}", false},
 		{"cors", `cors=, cors: {allowOrigins: ["https://app.example"]}`, false},
@@ -101,4 +104,23 @@ func pick(extra, key string) string {
 		return v
 	}
 	return ""
+}
+
+func TestEventLoopCountAndSpareP(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	t.Setenv("GOMAXPROCS", strconv.Itoa(cores)) // the user's choice: kept
+	before := runtime.GOMAXPROCS(0)
+	if n := eventLoops(0); n != max(1, cores-1) || runtime.GOMAXPROCS(0) != before {
+		t.Errorf("GOMAXPROCS set: %d loops, GOMAXPROCS %d; want %d loops and GOMAXPROCS left at %d", n, runtime.GOMAXPROCS(0), max(1, cores-1), before)
+	}
+	if n := eventLoops(3); n != 3 || runtime.GOMAXPROCS(0) != before {
+		t.Errorf("GOMAXPROCS set, 3 loops asked: %d loops, GOMAXPROCS %d", n, runtime.GOMAXPROCS(0))
+	}
+	os.Unsetenv("GOMAXPROCS")
+	if cores != runtime.NumCPU() {
+		t.Skip("GOMAXPROCS below the CPU count here (a quota): no spare P is added")
+	}
+	if n := eventLoops(0); n != cores || runtime.GOMAXPROCS(0) != cores+1 {
+		t.Errorf("machine of its own: %d loops, GOMAXPROCS %d; want %d and %d", n, runtime.GOMAXPROCS(0), cores, cores+1)
+	}
 }

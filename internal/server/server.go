@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -157,11 +158,6 @@ func (s *Server) closeRedis() {
 // storeKeys finds API keys in the gateway's store for api-key plans.
 type storeKeys struct{ st store.Store }
 
-// NonBlocking implements mediation.NonBlocking: the embedded store's
-// lookups never wait on the network, so api-key plans may run on an event
-// loop; PostgreSQL's do.
-func (k storeKeys) NonBlocking() bool { return store.Embedded(k.st) }
-
 func (k storeKeys) FindKey(ctx context.Context, apiID string, hash []byte) (string, error) {
 	key, err := k.st.FindKey(ctx, apiID, hash)
 	if errors.Is(err, store.ErrNotFound) {
@@ -241,19 +237,31 @@ func (s *Server) Start() error {
 	return nil
 }
 
-// eventLoops returns how many loops to run for the configured count (0: one
-// per core) and gives the runtime one P more than that. The spare P runs
-// the goroutines (streams, handed-off connections, the admin API, broker
-// clients) without taking a loop's; and while a loop waits in the kernel
-// the runtime, seeing a P idle, leaves the loop's P alone instead of taking
-// it away and waking threads to look for work. Measured with the
-// http-proxy bench on 2 cores: 2 loops with GOMAXPROCS 3 made 0.91 of
-// nginx's requests/s; with GOMAXPROCS 2, 0.85 and four times nginx's
-// context switches per request; one loop with GOMAXPROCS 2, 0.79.
+// eventLoops returns how many loops to run for the configured count (0:
+// one per core). On a machine of its own (GOMAXPROCS neither set by the
+// user nor lowered by a CPU quota) it gives the runtime one P more than
+// the loops. The spare P runs the goroutines (streams, handed-off
+// connections, the admin API, broker clients) without taking a loop's; and
+// while a loop waits in the kernel the runtime, seeing a P idle, leaves the
+// loop's P alone instead of taking it away and waking threads to look for
+// work. Measured with the http-proxy bench on 2 cores: 2 loops with
+// GOMAXPROCS 3 made 0.91 of nginx's requests/s; with GOMAXPROCS 2, 0.85
+// and four times nginx's context switches per request; one loop with
+// GOMAXPROCS 2, 0.79. Where GOMAXPROCS is set or bounded by a quota, more
+// Ps than that would only be throttled: the loops leave one P free
+// instead.
 func eventLoops(configured int) int {
+	procsMu.Lock()
+	defer procsMu.Unlock()
 	n := configured
-	if n <= 0 {
+	ownMachine := os.Getenv("GOMAXPROCS") == "" && cores == runtime.NumCPU()
+	switch {
+	case n <= 0 && ownMachine:
 		n = cores
+	case n <= 0:
+		return max(1, cores-1)
+	case !ownMachine:
+		return n
 	}
 	if runtime.GOMAXPROCS(0) < n+1 {
 		runtime.GOMAXPROCS(n + 1)
@@ -262,8 +270,11 @@ func eventLoops(configured int) int {
 }
 
 // cores is GOMAXPROCS as the process started, before eventLoops raised it
-// (tests start many gateways in one process).
-var cores = runtime.GOMAXPROCS(0)
+// (tests start many gateways in one process); procsMu orders the raises.
+var (
+	cores   = runtime.GOMAXPROCS(0)
+	procsMu sync.Mutex
+)
 
 func (s *Server) serve(srv *http.Server, ln net.Listener) {
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -69,14 +69,6 @@ func openBolt(ctx context.Context, path string) (*boltStore, error) {
 	return &boltStore{db: db}, nil
 }
 
-// Embedded reports whether st is the embedded store, whose reads are
-// memory-mapped file reads: no network round trip, nothing to wait for but
-// the page cache.
-func Embedded(st Store) bool {
-	_, ok := st.(*boltStore)
-	return ok
-}
-
 // update and view run fn in a transaction after checking the context, which
 // bbolt itself does not take.
 func (s *boltStore) update(ctx context.Context, fn func(*bolt.Tx) error) error {

@@ -122,6 +122,8 @@ func (s *Security) Admit(ctx context.Context, x *mediation.Exchange, r *http.Req
 
 // NonBlocking implements mediation.NonBlocking: a cached key is a map
 // lookup, and a miss asks the key finder, which says whether it blocks.
+// The gateway's store says it may: even the embedded one's reads wait
+// while a write grows and remaps its file.
 func (s *Security) NonBlocking() bool {
 	nb, ok := s.keys.(mediation.NonBlocking)
 	return ok && nb.NonBlocking()
