@@ -31,6 +31,21 @@ func loopServer(t testing.TB, handler Handler) string {
 	return addr
 }
 
+// sendRaw connects to addr and writes text; the connection closes with
+// the test.
+func sendRaw(t *testing.T, addr, text string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := io.WriteString(c, text); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // oneLoop runs s on one loop, for tests that shut it down themselves;
 // served yields ServeLoops' result.
 func oneLoop(t *testing.T, s *Server) (addr string, served <-chan error) {
@@ -300,12 +315,7 @@ func TestLoopSlowClientHoldsTheBackendBack(t *testing.T) {
 		}
 	})
 	addr := loopServer(t, forwardTo(5*time.Second, pool))
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	io.WriteString(conn, "GET /fwd/big HTTP/1.1\r\nHost: gw\r\n\r\n")
+	conn := sendRaw(t, addr, "GET /fwd/big HTTP/1.1\r\nHost: gw\r\n\r\n")
 	time.Sleep(800 * time.Millisecond) // not reading
 	if w := written.Load(); w > bound {
 		t.Fatalf("the backend wrote %d of %d bytes to a client reading none: the loop buffers without bound", w, size)
@@ -588,12 +598,7 @@ func TestLoopHandOffWaitsForPendingOutput(t *testing.T) {
 		w.Write(bytes.Repeat([]byte("x"), size))
 		return true
 	})
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	io.WriteString(conn, "GET /big HTTP/1.1\r\nHost: gw\r\n\r\nGET /other HTTP/1.1\r\nHost: gw\r\n\r\n")
+	conn := sendRaw(t, addr, "GET /big HTTP/1.1\r\nHost: gw\r\n\r\nGET /other HTTP/1.1\r\nHost: gw\r\n\r\n")
 	time.Sleep(300 * time.Millisecond) // the first response fills the socket
 	conn.SetDeadline(time.Now().Add(5 * time.Second))
 	br := bufio.NewReader(conn)
@@ -624,12 +629,7 @@ func TestLoopIdleTimeoutWaitsForTheResponse(t *testing.T) {
 	}}
 	addr, served := oneLoop(t, s)
 	defer func() { s.Shutdown(context.Background()); <-served }()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	io.WriteString(conn, "GET /big HTTP/1.1\r\nHost: gw\r\n\r\n")
+	conn := sendRaw(t, addr, "GET /big HTTP/1.1\r\nHost: gw\r\n\r\n")
 	time.Sleep(700 * time.Millisecond) // a slow client
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
@@ -704,12 +704,7 @@ func TestLoopShutdownLeavesClosedWakeDescriptorsAlone(t *testing.T) {
 		return true
 	}}
 	addr, served := oneLoop(t, s)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	sendRaw(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	time.Sleep(100 * time.Millisecond)
 	s.mu.Lock()
 	wake := s.loops[0].(*loop).wake
@@ -898,12 +893,7 @@ func TestLoopShutdownClosesHalfSentRequests(t *testing.T) {
 		return true
 	}}
 	addr, served := oneLoop(t, s)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	io.WriteString(c, "GET / HTTP/1.1\r\nHo")
+	sendRaw(t, addr, "GET / HTTP/1.1\r\nHo")
 	time.Sleep(100 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
