@@ -144,7 +144,7 @@ func (p *pool) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		m.Report(false)
 		lastErr = err
-		if !neverSent(err) && !(p.idempotent && idempotent(req.Method)) {
+		if !p.mayRetry(neverSent(err), req.Method, true) { // GetBody resends a body
 			break
 		}
 	}
@@ -157,6 +157,14 @@ func (p *pool) RoundTrip(req *http.Request) (*http.Response, error) {
 func neverSent(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// mayRetry reports whether a request that failed on one backend may go to
+// another: always when it never reached the first; when it may have, only
+// if the group retries idempotent requests, the method is one, and the
+// body (if any) can be sent again.
+func (p *pool) mayRetry(neverSent bool, method string, bodyAgain bool) bool {
+	return neverSent || (bodyAgain && p.idempotent && idempotent(method))
 }
 
 func idempotent(method string) bool {

@@ -72,8 +72,7 @@ func (e *Entrypoint) serveFast(w *h1.ResponseWriter, r *http.Request, x *mediati
 		}
 		m.Report(false)
 		lastErr = err
-		retry := sent == sentNothing || (!hasBody && p.idempotent && idempotent(r.Method))
-		if !retry {
+		if !p.mayRetry(sent == sentNothing, r.Method, !hasBody) { // a streamed body is gone
 			break
 		}
 	}

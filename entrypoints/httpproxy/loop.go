@@ -55,7 +55,7 @@ func (f *loopExchange) Next(bw *bufio.Writer, prev error, p h1.Progress) (*h1.Po
 	pl := f.e.pool
 	if prev != nil {
 		f.m.Report(false)
-		if p != h1.SentNothing && !(f.r.ContentLength <= 0 && pl.idempotent && idempotent(f.r.Method)) {
+		if !pl.mayRetry(p == h1.SentNothing, f.r.Method, f.r.ContentLength <= 0) { // serveFast's rule
 			return nil, 0, false
 		}
 	}
