@@ -673,12 +673,8 @@ func (l *loop) dispatch(c *lconn, n, total int) bool {
 	}
 	_ = c.w.finish()
 	_ = l.bw.Flush()
-	if f := c.w.Finished; f != nil {
-		f(c.w.status)
-	}
-	l.consume(c, total)
-	c.closing = c.closing || c.w.closing
-	l.flush(c)
+	c.reqLen = total
+	l.complete(c, c.w.status)
 	return c.fd >= 0
 }
 
@@ -782,12 +778,7 @@ func (l *loop) fail(c *lconn, err error) {
 func (l *loop) endExchange(c *lconn, status int) {
 	c.peer = nil
 	l.release(c)
-	if f := c.w.Finished; f != nil {
-		f(status)
-	}
-	l.consume(c, c.reqLen)
-	c.closing = c.closing || c.w.closing
-	l.flush(c)
+	l.complete(c, status)
 	if c.fd < 0 {
 		return
 	}
@@ -795,6 +786,17 @@ func (l *loop) endExchange(c *lconn, status int) {
 		c.rfull = l.fill(c)
 	}
 	l.drive(c)
+}
+
+// complete ends the request in c.in[:c.reqLen], whose response is in c.out:
+// metrics, the bytes consumed, and the response sent on its way.
+func (l *loop) complete(c *lconn, status int) {
+	if f := c.w.Finished; f != nil {
+		f(status)
+	}
+	l.consume(c, c.reqLen)
+	c.closing = c.closing || c.w.closing
+	l.flush(c)
 }
 
 // backendConn returns a keep-alive connection to the pool's backend, or a
