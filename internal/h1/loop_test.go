@@ -944,3 +944,23 @@ func TestLoopResolvesBackendNamesOffTheLoop(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A client that leaves before the backend's response head frees the
+// backend connection at once (the README's claim for loops; the goroutine
+// tier notices only at readTimeout).
+func TestLoopClientLeavingBeforeTheHead(t *testing.T) {
+	gone := make(chan struct{})
+	pool, _ := countingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done() // no head yet: the proxy closed the connection
+		close(gone)
+	})
+	addr := loopServer(t, forwardTo(time.Minute, pool))
+	c := sendRaw(t, addr, "GET /fwd/slow HTTP/1.1\r\nHost: gw\r\n\r\n")
+	time.Sleep(100 * time.Millisecond) // the request reaches the backend
+	c.Close()
+	select {
+	case <-gone:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the backend kept waiting on a request whose client left")
+	}
+}
